@@ -1,0 +1,152 @@
+import envSchema from 'env-schema'
+import { Type, type Static } from 'typebox'
+
+const LogLevel = Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' })
+
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  LOG_LEVEL: LogLevel,
+  TIKTOK_CLIENT_KEY: Type.Optional(Type.String()),
+  TIKTOK_CLIENT_SECRET: Type.Optional(Type.String()),
+  TIKTOK_API_BASE_URL: Type.String({ default: 'https://open.tiktokapis.com' }),
+  GATEWAY_API_KEYS: Type.String({ default: '' }),
+  GATEWAY_ALLOW_ANONYMOUS: Type.Boolean({ default: false }),
+  CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 64 * 1024 * 1024 }),
+  CACHE_TTL_LATEST_SECONDS: Type.Integer({ minimum: 1, default: 300 }),
+  CACHE_TTL_HISTORY_SECONDS: Type.Integer({ minimum: 1, default: 86400 }),
+  UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3000 }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 15000 }),
+  UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 5, default: 2 }),
+  SANDBOX_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100 })
+})
+
+type Env = Static<typeof EnvSchema>
+
+export type LogLevel = Static<typeof LogLevel>
+
+export interface Consumer {
+  name: string
+  key: string
+}
+
+export interface UpstreamConfig {
+  baseUrl: string
+  clientKey: string
+  clientSecret: string
+  connectTimeoutMs: number
+  timeoutMs: number
+  retries: number
+}
+
+export interface Config {
+  host: string
+  port: number
+  logLevel: LogLevel
+  /** No TikTok credentials outside production: answer from the built-in sandbox. */
+  sandbox: boolean
+  upstream: UpstreamConfig
+  consumers: Consumer[]
+  allowAnonymous: boolean
+  cache: { maxBytes: number; ttlLatestSeconds: number; ttlHistorySeconds: number }
+}
+
+/** Credentials the built-in sandbox accepts; they never leave this machine. */
+export const SANDBOX_CREDENTIALS = { clientKey: 'sandbox-client-key', clientSecret: 'sandbox-client-secret' }
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function parseEnv<T>(schema: object, source: NodeJS.ProcessEnv): T {
+  // An empty variable (FOO= in a compose file) means "not set", so its default applies.
+  const data = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''))
+  try {
+    return envSchema<T>({ schema: structuredClone(schema), data, env: false })
+  } catch (err) {
+    throw new ConfigError(`invalid environment: ${(err as Error).message}`)
+  }
+}
+
+/** Where `npm run sandbox` listens; it accepts SANDBOX_CREDENTIALS. */
+export function loadSandboxConfig(source: NodeJS.ProcessEnv = process.env): { host: string; port: number } {
+  const env = parseEnv<Pick<Env, 'HOST' | 'SANDBOX_PORT'>>(Type.Pick(EnvSchema, ['HOST', 'SANDBOX_PORT']), source)
+  return { host: env.HOST, port: env.SANDBOX_PORT }
+}
+
+/** Reads and validates the environment; throws a ConfigError that names every offending variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const env = parseEnv<Env>(EnvSchema, source)
+
+  const production = env.NODE_ENV === 'production'
+  const missing = (['TIKTOK_CLIENT_KEY', 'TIKTOK_CLIENT_SECRET'] as const).filter((name) => env[name] === undefined)
+  const sandbox = missing.length === 2 && !production
+  if (missing.length > 0 && !sandbox) {
+    const why = production ? 'NODE_ENV=production needs real TikTok credentials' : 'set both or neither (neither runs the sandbox)'
+    throw new ConfigError(`missing ${missing.join(' and ')}: ${why}`)
+  }
+
+  const consumers = parseConsumers(env.GATEWAY_API_KEYS)
+  if (!sandbox && consumers.length === 0 && !env.GATEWAY_ALLOW_ANONYMOUS) {
+    throw new ConfigError('GATEWAY_API_KEYS is empty: configure consumer keys (name:key,name:key) or set GATEWAY_ALLOW_ANONYMOUS=true')
+  }
+
+  return {
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    sandbox,
+    upstream: {
+      baseUrl: parseBaseUrl(env.TIKTOK_API_BASE_URL),
+      clientKey: env.TIKTOK_CLIENT_KEY ?? SANDBOX_CREDENTIALS.clientKey,
+      clientSecret: env.TIKTOK_CLIENT_SECRET ?? SANDBOX_CREDENTIALS.clientSecret,
+      connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_MS,
+      timeoutMs: env.UPSTREAM_TIMEOUT_MS,
+      retries: env.UPSTREAM_RETRIES
+    },
+    consumers,
+    allowAnonymous: env.GATEWAY_ALLOW_ANONYMOUS || (sandbox && consumers.length === 0),
+    cache: {
+      maxBytes: env.CACHE_MAX_BYTES,
+      ttlLatestSeconds: env.CACHE_TTL_LATEST_SECONDS,
+      ttlHistorySeconds: env.CACHE_TTL_HISTORY_SECONDS
+    }
+  }
+}
+
+function parseBaseUrl(value: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError(`TIKTOK_API_BASE_URL is not a URL: ${value}`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(`TIKTOK_API_BASE_URL must be http(s): ${value}`)
+  }
+  return url.origin
+}
+
+function parseConsumers(value: string): Consumer[] {
+  const consumers = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map((entry, index) => {
+      const colon = entry.indexOf(':')
+      const name = entry.slice(0, colon).trim()
+      const key = entry.slice(colon + 1).trim()
+      // The key itself is never quoted back: the message points at the entry's position.
+      if (colon < 1 || name === '' || key === '') {
+        throw new ConfigError(`GATEWAY_API_KEYS entry ${index + 1} is not name:key`)
+      }
+      return { name, key }
+    })
+  for (const field of ['name', 'key'] as const) {
+    if (new Set(consumers.map((consumer) => consumer[field])).size !== consumers.length) {
+      throw new ConfigError(`GATEWAY_API_KEYS has a duplicate consumer ${field}`)
+    }
+  }
+  return consumers
+}

@@ -1,0 +1,43 @@
+import createError from '@fastify/error'
+
+/** What the upstream said about a failure, kept for support tickets, and when to try again. */
+export interface FailureDetails {
+  upstreamCode?: string
+  logId?: string
+  retryAfterSeconds?: number
+}
+
+export type GatewayError = Error & FailureDetails & { code: string; statusCode: number }
+
+/** Every failure kind the gateway reports: its error code, HTTP status and the problem title. */
+const kinds = {
+  GW_INVALID_REQUEST: [400, 'Invalid request'],
+  GW_UNAUTHORIZED: [401, 'Missing or unknown consumer key'],
+  GW_USER_PRIVATE: [403, 'TikTok user is private'],
+  GW_USER_UNAVAILABLE: [403, 'TikTok cannot return this user'],
+  GW_USER_NOT_FOUND: [404, 'TikTok user not found'],
+  GW_RATE_LIMITED: [429, 'TikTok rate limit reached'],
+  GW_DAILY_QUOTA_EXHAUSTED: [429, 'Daily Research API quota exhausted'],
+  GW_UPSTREAM_ERROR: [502, 'TikTok Research API failed'],
+  GW_UPSTREAM_UNAVAILABLE: [503, 'TikTok Research API unreachable'],
+  GW_CREDENTIALS_REJECTED: [503, "TikTok rejected the gateway's credentials"],
+  GW_SCOPE_NOT_AUTHORIZED: [503, "The gateway's research client is not approved for this scope"],
+  GW_UPSTREAM_TIMEOUT: [504, 'TikTok Research API timed out']
+} as const satisfies Record<string, readonly [number, string]>
+
+export type FailureKind = keyof typeof kinds
+
+const constructors = Object.fromEntries(
+  Object.entries(kinds).map(([code, [status]]) => [code, createError(code, '%s', status)])
+) as Record<FailureKind, ReturnType<typeof createError>>
+
+/** Builds the typed error of a kind; `detail` is safe to show a consumer. */
+export function failure(kind: FailureKind, detail: string, details: FailureDetails & { cause?: unknown } = {}): GatewayError {
+  const { cause, ...rest } = details
+  const error = new constructors[kind](detail, { cause })
+  return Object.assign(error, rest) as GatewayError
+}
+
+export function titleOf(code: string): string | undefined {
+  return (kinds as Record<string, readonly [number, string]>)[code]?.[1]
+}

@@ -1,0 +1,63 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import type { Consumer } from '../config.js'
+import { failure } from '../errors.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated consumer's name ("anonymous" when anonymous access is allowed). */
+    consumer: string
+  }
+  interface FastifyInstance {
+    authenticate: (request: FastifyRequest) => Promise<void>
+  }
+}
+
+export interface ConsumerAuthOptions {
+  consumers: Consumer[]
+  allowAnonymous: boolean
+}
+
+const digest = (key: string): Buffer => createHash('sha256').update(key).digest()
+
+/** Consumers present `Authorization: Bearer <key>` or `X-API-Key: <key>`; keys are compared in constant time. */
+export default fp<ConsumerAuthOptions>(
+  async (app, { consumers, allowAnonymous }) => {
+    const known = consumers.map(({ name, key }) => ({ name, digest: digest(key) }))
+
+    app.decorateRequest('consumer', '')
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const key = presentedKey(request)
+      if (key === undefined && allowAnonymous) {
+        request.consumer = 'anonymous'
+      } else if (key === undefined) {
+        throw failure('GW_UNAUTHORIZED', 'Send your consumer key as "Authorization: Bearer <key>" or "X-API-Key: <key>"')
+      } else {
+        // Compare against every key, matched or not, so timing says nothing about which key is close.
+        const presented = digest(key)
+        let name: string | undefined
+        for (const candidate of known) {
+          if (timingSafeEqual(candidate.digest, presented)) name ??= candidate.name
+        }
+        if (name === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
+        request.consumer = name
+      }
+      // Bound on the request's own logger, so every later line of it, "request completed" too, names the consumer.
+      ;(request.log as Logger).setBindings({ consumer: request.consumer })
+    })
+  },
+  { name: 'consumer-auth' }
+)
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const { authorization } = request.headers
+  if (authorization !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
+    if (match === null) throw failure('GW_UNAUTHORIZED', 'The Authorization header must be "Bearer <key>"')
+    return match[1]
+  }
+  const apiKey = request.headers['x-api-key']
+  return typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined
+}

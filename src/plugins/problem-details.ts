@@ -1,0 +1,80 @@
+import { STATUS_CODES } from 'node:http'
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { titleOf, type FailureDetails } from '../errors.js'
+import type { Problem } from '../schemas/problem.js'
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
+const TYPE_PREFIX = 'urn:tiktok-research-gateway:problem:'
+
+/** Every error becomes RFC 9457 problem+json here, and only here. */
+export default fp(
+  async (app) => {
+    app.setErrorHandler((error: FastifyError & FailureDetails, request, reply) => {
+      const problem = toProblem(error, request)
+      if (problem.status >= 500) {
+        request.log.error({ err: error, problem: problem.type }, problem.title)
+      } else {
+        request.log.info({ problem: problem.type, detail: problem.detail }, problem.title)
+      }
+      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
+      if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="tiktok-research-gateway"')
+      return sendProblem(reply, problem)
+    })
+
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(reply, {
+        type: 'about:blank',
+        title: 'Not Found',
+        status: 404,
+        detail: `No route ${request.method} ${request.url.split('?')[0]}; see /docs`,
+        instance: request.url,
+        request_id: request.id
+      })
+    )
+  },
+  { name: 'problem-details' }
+)
+
+function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).header('cache-control', 'no-store').send(problem)
+}
+
+function toProblem(error: FastifyError & FailureDetails, request: FastifyRequest): Problem {
+  const instance = request.url.split('?')[0]
+  const common = { instance, request_id: request.id }
+  const title = titleOf(error.code)
+  if (title !== undefined) {
+    return {
+      type: TYPE_PREFIX + error.code.slice('GW_'.length).toLowerCase().replaceAll('_', '-'),
+      title,
+      status: error.statusCode ?? 500,
+      detail: error.message,
+      ...common,
+      ...(error.upstreamCode !== undefined && { code: error.upstreamCode }),
+      ...(error.logId !== undefined && { log_id: error.logId })
+    }
+  }
+  if (error.validation) {
+    return { type: `${TYPE_PREFIX}invalid-request`, title: 'Invalid request', status: 400, detail: validationDetail(error), ...common }
+  }
+  const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+  return {
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    // A bug's message may hold internals: a consumer gets the request id to quote instead.
+    detail: status === 500 ? 'The gateway failed unexpectedly; quote the request_id when reporting it' : error.message,
+    ...common
+  }
+}
+
+function validationDetail(error: FastifyError): string {
+  return (error.validation ?? [])
+    .map((issue) => {
+      const where = `${error.validationContext ?? 'request'}${issue.instancePath.replaceAll('/', '.')}`
+      const extra = (issue.params as { additionalProperty?: string }).additionalProperty
+      return `${where} ${issue.message}${extra ? `: '${extra}'` : ''}`
+    })
+    .join('; ')
+}

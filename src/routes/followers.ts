@@ -1,0 +1,74 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { DEFAULT_MAX_COUNT, FollowersPage, FollowersParams, FollowersQuerystring } from '../schemas/followers.js'
+import { problemResponses } from '../schemas/problem.js'
+import { SECURITY } from '../plugins/swagger.js'
+
+const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS' } as const
+
+const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/v1/users/:username/followers',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['followers'],
+        summary: "A page of a TikTok user's followers",
+        description:
+          'Newest followers first. Follow `Link: rel="next"` (or pass the returned `cursor`) while `has_more` is true. ' +
+          'Pages are cached: without `cursor` for a few minutes, with a past `cursor` for a day; ' +
+          '`X-Cache` says whether this answer cost TikTok quota. Send `If-None-Match` with the `ETag` to get 304.',
+        security: SECURITY,
+        params: FollowersParams,
+        querystring: FollowersQuerystring,
+        response: {
+          200: {
+            ...FollowersPage,
+            description: 'A page of followers',
+            headers: {
+              ETag: Type.String({ description: 'Send it back as If-None-Match to get 304' }),
+              'Cache-Control': Type.String({ examples: ['private, max-age=300'] }),
+              'X-Cache': Type.String({ enum: ['HIT', 'MISS'], description: 'MISS: this request spent TikTok quota' }),
+              Link: Type.String({ description: 'The next page, while has_more', examples: ['</v1/users/tiktok/followers?max_count=20&cursor=1735689000>; rel="next"'] })
+            }
+          },
+          304: Type.Null({ description: 'Not modified: the page still matches If-None-Match' }),
+          ...problemResponses({
+            400: 'Invalid username or query parameters',
+            401: 'Missing or unknown consumer key',
+            403: 'The user is private, or TikTok cannot return them',
+            404: 'TikTok has no such user',
+            429: 'TikTok rate limit or daily quota reached; see Retry-After',
+            502: 'TikTok failed, after retries',
+            503: "TikTok unreachable, or it rejects the gateway's credentials or scope",
+            504: 'TikTok timed out, after retries'
+          })
+        }
+      }
+    },
+    async (request, reply) => {
+      // TikTok usernames are case-insensitive: one spelling, one cache entry, one upstream call.
+      const username = request.params.username.toLowerCase()
+      const { max_count: maxCount = DEFAULT_MAX_COUNT, cursor } = request.query
+      const { page, outcome } = await app.followerPages.get({ username, maxCount, cursor }, request.log)
+      const maxAge = Math.max(0, Math.ceil((page.expiresAt - Date.now()) / 1000))
+      reply.header('etag', page.etag).header('cache-control', `private, max-age=${maxAge}`).header('x-cache', X_CACHE[outcome])
+      if (page.nextCursor !== undefined) {
+        const next = `/v1/users/${username}/followers?max_count=${maxCount}&cursor=${page.nextCursor}`
+        reply.header('link', `<${next}>; rel="next"`)
+      }
+      if (matchesEtag(request.headers['if-none-match'], page.etag)) return reply.code(304).send(null)
+      // The stored bytes are a serialised FollowersPage; sending them skips serialisation on every hit.
+      return reply.type('application/json; charset=utf-8').send(page.body as unknown as FollowersPage)
+    }
+  )
+}
+
+/** RFC 9110 weak comparison, as If-None-Match requires. */
+function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false
+  if (ifNoneMatch.trim() === '*') return true
+  return ifNoneMatch.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag)
+}
+
+export default followersRoutes

@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyError, type FastifyReply } from 'fastify'
+import { followersPage } from './followers.js'
+
+export interface SandboxOptions {
+  clientKey: string
+  clientSecret: string
+  host?: string
+  port?: number
+  /** Lifetime of issued tokens (expires_in), 7200 s like TikTok's. */
+  tokenTtlSeconds?: number
+  now?: () => number
+}
+
+export interface SandboxStats {
+  tokenExchanges: number
+  followerCalls: number
+}
+
+export interface Sandbox {
+  url: string
+  stats: SandboxStats
+  /** Invalidates every issued token, as a revocation on TikTok's side would. */
+  revokeTokens(): void
+  close(): Promise<void>
+}
+
+/**
+ * A stand-in for the TikTok Research API on loopback, with its exact wire format. Users whose name
+ * starts with `ghost` do not exist, `private` are private accounts, `hidden` cannot be returned;
+ * everyone else has 40 to 300 deterministic synthetic followers.
+ */
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const { clientKey, clientSecret, host = '127.0.0.1', port = 0, tokenTtlSeconds = 7200, now = Date.now } = options
+  const tokens = new Map<string, number>()
+  const stats: SandboxStats = { tokenExchanges: 0, followerCalls: 0 }
+  const app = Fastify({ logger: false })
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+  })
+  app.setErrorHandler((error: FastifyError, _request, reply) => apiError(reply, 400, 'invalid_params', error.message))
+
+  app.post('/v2/oauth/token/', async (request, reply) => {
+    stats.tokenExchanges++
+    const form = (request.body ?? {}) as Record<string, string>
+    if (form.grant_type !== 'client_credentials' || form.client_key !== clientKey || form.client_secret !== clientSecret) {
+      return reply.code(401).send({ error: 'invalid_client', error_description: 'Client key or secret is incorrect.', log_id: logId() })
+    }
+    const token = `clt.${randomBytes(24).toString('base64url')}`
+    tokens.set(token, now() + tokenTtlSeconds * 1000)
+    return { access_token: token, expires_in: tokenTtlSeconds, token_type: 'Bearer' }
+  })
+
+  app.post('/v2/research/user/followers/', async (request, reply) => {
+    stats.followerCalls++
+    const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1]
+    const expiresAt = token === undefined ? undefined : tokens.get(token)
+    if (expiresAt === undefined || expiresAt <= now()) {
+      return apiError(reply, 401, 'access_token_invalid', 'The access token is invalid or not found in the request.')
+    }
+    const { username, max_count: maxCount = 20, cursor = Math.floor(now() / 1000) } = (request.body ?? {}) as Record<string, unknown>
+    if (typeof username !== 'string' || username === '') return apiError(reply, 400, 'invalid_params', 'username is required')
+    if (!Number.isInteger(maxCount) || (maxCount as number) < 1 || (maxCount as number) > 100) {
+      return apiError(reply, 400, 'invalid_params', 'max_count must be an integer between 1 and 100')
+    }
+    if (!Number.isInteger(cursor) || (cursor as number) < 0) {
+      return apiError(reply, 400, 'invalid_params', 'cursor must be a non-negative integer')
+    }
+    if (username.startsWith('ghost')) return apiError(reply, 400, 'invalid_params', `cannot find the user ${username}`)
+    if (username.startsWith('private')) return apiError(reply, 400, 'invalid_params', `the user ${username} is private`)
+    if (username.startsWith('hidden')) return apiError(reply, 400, 'invalid_params', "API cannot return this user's information")
+    const data = followersPage(username, maxCount as number, cursor as number)
+    return { data, error: { code: 'ok', message: '', log_id: logId() } }
+  })
+
+  const address = await app.listen({ host, port })
+  return {
+    url: address,
+    stats,
+    revokeTokens: () => tokens.clear(),
+    close: () => app.close()
+  }
+}
+
+function apiError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).send({ data: {}, error: { code, message, log_id: logId() } })
+}
+
+/** TikTok's log ids look like a timestamp followed by hex. */
+function logId(): string {
+  return new Date().toISOString().replace(/\D/g, '').slice(0, 14) + randomBytes(8).toString('hex').toUpperCase()
+}

@@ -1,0 +1,34 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { startSandbox } from './sandbox/sandbox.js'
+
+let config: Config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(`tiktok-research-gateway: ${err.message}`)
+  process.exit(1)
+}
+
+const sandbox = config.sandbox ? await startSandbox({ ...config.upstream, host: '127.0.0.1', port: 0 }) : undefined
+if (sandbox) config = { ...config, upstream: { ...config.upstream, baseUrl: sandbox.url } }
+
+const app = await buildApp({ config })
+if (sandbox) {
+  app.addHook('onClose', () => sandbox.close())
+  app.log.warn(
+    { upstream: sandbox.url },
+    'SANDBOX MODE: no TikTok credentials are set, so every answer comes from the built-in sandbox and is synthetic. ' +
+      'Set TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET to use the real Research API.'
+  )
+}
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'shutting down after an error')
+  else app.log.info({ signal }, 'shutting down')
+  await app.close()
+})
+
+await app.listen({ host: config.host, port: config.port })

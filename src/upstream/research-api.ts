@@ -1,0 +1,145 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Dispatcher } from 'undici'
+import Value from 'typebox/value'
+import type { UpstreamConfig } from '../config.js'
+import { failure, type FailureDetails, type GatewayError } from '../errors.js'
+import { secondsUntilNextUtcDay } from '../utc-day.js'
+import { HttpClient, type UpstreamReply } from './http-client.js'
+import { TokenManager, type IssuedToken } from './token-manager.js'
+import { ApiError, FollowersData, TokenError, TokenResponse, type FollowersRequest } from './wire.js'
+
+export interface ResearchApiOptions extends UpstreamConfig {
+  logger: FastifyBaseLogger
+  dispatcher?: Dispatcher
+  now?: () => number
+}
+
+/** When TikTok rate-limits without saying for how long. */
+const DEFAULT_RATE_LIMIT_RETRY_SECONDS = 60
+
+/** The TikTok Research API as the gateway uses it: client-credential tokens and Query User Followers. */
+export class ResearchApi {
+  readonly #http: HttpClient
+  readonly #tokens: TokenManager
+  readonly #options: ResearchApiOptions
+  readonly #now: () => number
+  #credentialsRejected = false
+
+  constructor(options: ResearchApiOptions) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+    this.#http = new HttpClient(options)
+    this.#tokens = new TokenManager(() => this.#exchangeToken(), this.#now)
+  }
+
+  /** True after TikTok refused the client credentials, until an exchange succeeds again. */
+  get credentialsRejected(): boolean {
+    return this.#credentialsRejected
+  }
+
+  async queryUserFollowers(query: FollowersRequest, log: FastifyBaseLogger = this.#options.logger): Promise<FollowersData> {
+    const body = JSON.stringify(query)
+    for (let renewed = false; ; renewed = true) {
+      const token = await this.#tokens.get()
+      const reply = await this.#http.post(
+        'followers',
+        '/v2/research/user/followers/',
+        { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+        log
+      )
+      // Error replies may carry `"data": {}`, so the envelope's two halves are checked apart.
+      const json = reply.json as { data?: unknown; error?: unknown } | undefined
+      const error = Value.Check(ApiError, json?.error) ? json?.error : undefined
+      if (reply.status === 200 && error?.code === 'ok') {
+        if (Value.Check(FollowersData, json?.data)) return json.data
+        throw failure('GW_UPSTREAM_ERROR', 'The TikTok Research API sent followers in an unexpected shape', { logId: error.log_id })
+      }
+      // A token can be revoked or expire early: exchange once and retry once.
+      if (error?.code === 'access_token_invalid' && !renewed) {
+        this.#tokens.invalidate(token)
+        continue
+      }
+      throw upstreamFailure(reply, error, query.username, this.#now())
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#http.close()
+  }
+
+  async #exchangeToken(): Promise<IssuedToken> {
+    const { clientKey, clientSecret, logger } = this.#options
+    const form = new URLSearchParams({ client_key: clientKey, client_secret: clientSecret, grant_type: 'client_credentials' })
+    const reply = await this.#http.post('token', '/v2/oauth/token/', { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), logger)
+    if (reply.status === 200 && Value.Check(TokenResponse, reply.json)) {
+      this.#credentialsRejected = false
+      logger.info({ expiresIn: reply.json.expires_in }, 'obtained a TikTok client access token')
+      return { accessToken: reply.json.access_token, expiresInSeconds: reply.json.expires_in }
+    }
+    if (reply.status < 500 && Value.Check(TokenError, reply.json)) {
+      this.#credentialsRejected = true
+      throw failure(
+        'GW_CREDENTIALS_REJECTED',
+        'TikTok refused the gateway\'s client credentials; an operator must check TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET',
+        { upstreamCode: reply.json.error, logId: reply.json.log_id }
+      )
+    }
+    throw upstreamFailure(reply, undefined, '', this.#now())
+  }
+}
+
+/** Maps a reply that carries no usable answer (after retries) to the failure a consumer sees. */
+function upstreamFailure(reply: UpstreamReply, error: ApiError | undefined, username: string, now: number): GatewayError {
+  const details: FailureDetails = { upstreamCode: error?.code, logId: error?.log_id }
+  switch (error?.code) {
+    case 'invalid_params':
+      return invalidParamsFailure(error.message, username, details)
+    case 'daily_quota_limit_exceeded':
+      return failure('GW_DAILY_QUOTA_EXHAUSTED', "The team's daily Research API quota is spent; it resets at 00:00 UTC", {
+        ...details,
+        retryAfterSeconds: secondsUntilNextUtcDay(now)
+      })
+    case 'scope_not_authorized':
+      return failure(
+        'GW_SCOPE_NOT_AUTHORIZED',
+        "TikTok has not approved the gateway's research client for this data; an operator must request the scope",
+        details
+      )
+    case 'access_token_invalid':
+      return failure('GW_CREDENTIALS_REJECTED', 'TikTok rejected a freshly issued access token', details)
+  }
+  if (error?.code === 'rate_limit_exceeded' || reply.status === 429) {
+    return failure('GW_RATE_LIMITED', 'TikTok is rate-limiting the gateway; retry after the indicated delay', {
+      ...details,
+      retryAfterSeconds: retryAfterHeader(reply.headers) ?? DEFAULT_RATE_LIMIT_RETRY_SECONDS
+    })
+  }
+  if (reply.status === 504) {
+    return failure('GW_UPSTREAM_TIMEOUT', "TikTok's edge timed out (504) on every attempt", details)
+  }
+  const what = reply.status >= 500 ? `failed with ${reply.status}` : `sent an unexpected ${reply.status} reply`
+  return failure('GW_UPSTREAM_ERROR', `The TikTok Research API ${what}${error ? ` (${error.code})` : ''}`, details)
+}
+
+function invalidParamsFailure(message: string, username: string, details: FailureDetails): GatewayError {
+  if (/cannot find the user/i.test(message)) {
+    return failure('GW_USER_NOT_FOUND', `TikTok has no user "${username}"`, details)
+  }
+  if (/is private/i.test(message)) {
+    return failure('GW_USER_PRIVATE', `"${username}" is a private account; TikTok does not return its followers`, details)
+  }
+  if (/cannot return this user/i.test(message)) {
+    return failure('GW_USER_UNAVAILABLE', `TikTok's Research API cannot return information about "${username}"`, details)
+  }
+  if (/invalid count or cursor/i.test(message)) {
+    return failure('GW_UPSTREAM_ERROR', 'TikTok answered "Invalid count or cursor", a known transient fault of the Research API; retry the request', details)
+  }
+  return failure('GW_INVALID_REQUEST', `TikTok rejected the request: ${message}`, details)
+}
+
+function retryAfterHeader(headers: IncomingHttpHeaders): number | undefined {
+  const value = Number(headers['retry-after'])
+  return Number.isInteger(value) && value >= 0 ? value : undefined
+}

@@ -1,0 +1,51 @@
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import type { Dispatcher } from 'undici'
+import { buildApp } from '../../src/app.js'
+import { loadConfig, SANDBOX_CREDENTIALS } from '../../src/config.js'
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.js'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+export interface TestGateway {
+  app: FastifyInstance
+  /** Every log line the gateway wrote, as raw JSON text. */
+  logs: string[]
+}
+
+/** Builds the gateway with `env` and captures its logs at trace level. */
+export async function buildGateway(
+  t: Teardown,
+  env: NodeJS.ProcessEnv,
+  options: { dispatcher?: Dispatcher; now?: () => number } = {}
+): Promise<TestGateway> {
+  const logs: string[] = []
+  const logStream = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk))
+      done()
+    }
+  })
+  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'trace', UPSTREAM_RETRIES: '2', ...env }), logStream, ...options })
+  t.teardown(() => app.close())
+  return { app, logs }
+}
+
+/** A sandbox upstream plus a gateway pointed at it. */
+export async function sandboxGateway(
+  t: Teardown,
+  env: NodeJS.ProcessEnv = {},
+  sandboxOptions: Partial<SandboxOptions> = {},
+  now?: () => number
+): Promise<TestGateway & { sandbox: Sandbox }> {
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, now, ...sandboxOptions })
+  t.teardown(() => sandbox.close())
+  const gateway = await buildGateway(t, { TIKTOK_API_BASE_URL: sandbox.url, ...env }, { now })
+  return { ...gateway, sandbox }
+}
+
+/** Consumer keys the tests configure. */
+export const KEYS = { alice: 'alice-key-0123456789', bob: 'bob-key-9876543210' }
+export const GATEWAY_API_KEYS = `alice:${KEYS.alice},bob:${KEYS.bob}`

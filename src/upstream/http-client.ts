@@ -39,6 +39,8 @@ export class HttpClient {
     const { baseUrl, timeoutMs, retries } = this.#options
     for (let attempt = 0; ; attempt++) {
       const started = performance.now()
+      // Headers carry the bearer token: the logger's redaction paths hide it.
+      log.trace({ upstream: endpoint, path, headers, attempt }, 'upstream request')
       try {
         const response = await request(baseUrl + path, {
           method: 'POST',
@@ -74,9 +76,10 @@ function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10
 }
 
+/** Full jitter. The timer stays ref'd: a caller is awaiting it, and it is bounded by the cap. */
 function backoff(attempt: number): Promise<void> {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)
-  return sleep(Math.random() * ceiling, undefined, { ref: false })
+  return sleep(Math.random() * ceiling)
 }
 
 function parseJson(text: string): unknown {

@@ -1,13 +1,10 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
 import type { Dispatcher } from 'undici'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, SANDBOX_CREDENTIALS } from '../../src/config.js'
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.js'
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
 
 export interface TestGateway {
   app: FastifyInstance
@@ -17,7 +14,7 @@ export interface TestGateway {
 
 /** Builds the gateway with `env` and captures its logs at trace level. */
 export async function buildGateway(
-  t: Teardown,
+  t: Test,
   env: NodeJS.ProcessEnv,
   options: { dispatcher?: Dispatcher; now?: () => number } = {}
 ): Promise<TestGateway> {
@@ -35,7 +32,7 @@ export async function buildGateway(
 
 /** A sandbox upstream plus a gateway pointed at it. */
 export async function sandboxGateway(
-  t: Teardown,
+  t: Test,
   env: NodeJS.ProcessEnv = {},
   sandboxOptions: Partial<SandboxOptions> = {},
   now?: () => number

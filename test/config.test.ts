@@ -1,0 +1,55 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+const LIVE = { TIKTOK_CLIENT_KEY: 'live-key', TIKTOK_CLIENT_SECRET: 'live-secret' }
+
+t.test('no credentials outside production runs the sandbox with anonymous access and documented defaults', async (t) => {
+  const config = loadConfig({})
+  t.equal(config.sandbox, true)
+  t.equal(config.allowAnonymous, true)
+  t.match(config, {
+    host: '127.0.0.1',
+    port: 3000,
+    logLevel: 'info',
+    upstream: { baseUrl: 'https://open.tiktokapis.com' },
+    cache: { maxBytes: 64 * 1024 * 1024, ttlLatestSeconds: 300, ttlHistorySeconds: 86400 }
+  })
+})
+
+t.test('production without credentials fails naming the missing variables', async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: 'production' }), new ConfigError('missing TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET: NODE_ENV=production needs real TikTok credentials'))
+  t.throws(() => loadConfig({ NODE_ENV: 'production', TIKTOK_CLIENT_KEY: 'k', GATEWAY_API_KEYS: 'a:b' }), { message: /^missing TIKTOK_CLIENT_SECRET:/ })
+})
+
+t.test('one credential without the other is an error in any environment', async (t) => {
+  t.throws(() => loadConfig({ TIKTOK_CLIENT_SECRET: 's' }), { message: /^missing TIKTOK_CLIENT_KEY: set both or neither/ })
+})
+
+t.test('real credentials need consumer keys unless anonymous access is explicitly allowed', async (t) => {
+  t.throws(() => loadConfig(LIVE), { message: /GATEWAY_API_KEYS is empty/ })
+  t.equal(loadConfig({ ...LIVE, GATEWAY_ALLOW_ANONYMOUS: 'true' }).allowAnonymous, true)
+  const config = loadConfig({ ...LIVE, GATEWAY_API_KEYS: 'alice:k1, bob:k2' })
+  t.same(config.consumers, [{ name: 'alice', key: 'k1' }, { name: 'bob', key: 'k2' }])
+  t.equal(config.allowAnonymous, false)
+  t.equal(config.sandbox, false)
+})
+
+t.test('consumer keys given in sandbox mode are required', async (t) => {
+  t.equal(loadConfig({ GATEWAY_API_KEYS: 'alice:k1' }).allowAnonymous, false)
+})
+
+t.test('malformed values are rejected with the variable named and no key echoed', async (t) => {
+  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,secretvalue' }), { message: 'GATEWAY_API_KEYS entry 2 is not name:key' })
+  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,alice:k2' }), { message: 'GATEWAY_API_KEYS has a duplicate consumer name' })
+  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,bob:k1' }), { message: 'GATEWAY_API_KEYS has a duplicate consumer key' })
+  t.throws(() => loadConfig({ PORT: 'eighty' }), { message: /PORT/ })
+  t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), { message: /LOG_LEVEL/ })
+  t.throws(() => loadConfig({ CACHE_TTL_LATEST_SECONDS: '0' }), { message: /CACHE_TTL_LATEST_SECONDS/ })
+  t.throws(() => loadConfig({ TIKTOK_API_BASE_URL: 'ftp://example' }), { message: /TIKTOK_API_BASE_URL must be http/ })
+})
+
+t.test('an empty variable counts as unset', async (t) => {
+  const config = loadConfig({ PORT: '', TIKTOK_CLIENT_KEY: '', TIKTOK_CLIENT_SECRET: '' })
+  t.equal(config.port, 3000)
+  t.equal(config.sandbox, true)
+})

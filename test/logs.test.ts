@@ -1,0 +1,53 @@
+import t from 'tap'
+import { MockAgent } from 'undici'
+import { SANDBOX_CREDENTIALS } from '../src/config.js'
+import { buildGateway, GATEWAY_API_KEYS, KEYS, sandboxGateway } from './helpers/gateway.js'
+
+/** Issued tokens all start so; none may be logged or returned. */
+const TOKEN_PREFIX = 'clt.'
+
+t.test('no client secret, access token or consumer key appears in any log line or response', async (t) => {
+  const { app, logs, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  const responses = []
+  const requests = [
+    { url: '/v1/users/someone/followers', headers: { authorization: `Bearer ${KEYS.alice}` } },
+    { url: '/v1/users/someone/followers?cursor=1', headers: { 'x-api-key': KEYS.bob } },
+    { url: '/v1/users/ghost/followers', headers: { authorization: `Bearer ${KEYS.alice}` } },
+    { url: '/v1/users/bad-name/followers', headers: { authorization: `Bearer ${KEYS.alice}` } },
+    { url: '/v1/users/someone/followers', headers: { authorization: `Bearer ${KEYS.alice}wrong` } },
+    { url: '/v1/users/someone/followers', headers: { authorization: `Basic ${KEYS.alice}` } }
+  ]
+  for (const request of requests) responses.push(await app.inject(request))
+  sandbox.revokeTokens()
+  responses.push(await app.inject({ url: '/v1/users/other/followers', headers: { authorization: `Bearer ${KEYS.alice}` } }))
+
+  t.ok(logs.length > 20, 'trace-level logs were captured')
+  t.ok(sandbox.stats.tokenExchanges >= 2, 'tokens were exchanged and renewed')
+  const everything = [...logs, ...responses.map((res) => JSON.stringify(res.headers) + res.body)]
+  for (const secret of [SANDBOX_CREDENTIALS.clientSecret, KEYS.alice, KEYS.bob, TOKEN_PREFIX]) {
+    t.notOk(everything.some((text) => text.includes(secret)), `never shows ${secret}`)
+  }
+})
+
+t.test('rejected gateway credentials are a 503 that never echoes them', async (t) => {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  t.teardown(() => agent.close())
+  agent
+    .get('https://open.tiktokapis.com')
+    .intercept({ path: '/v2/oauth/token/', method: 'POST' })
+    .reply(401, { error: 'invalid_client', error_description: 'Client key or secret is incorrect.', log_id: 'LOG1' })
+  const secret = 'the-real-secret-value'
+  const { app, logs } = await buildGateway(
+    t,
+    { TIKTOK_CLIENT_KEY: 'the-client-key', TIKTOK_CLIENT_SECRET: secret, GATEWAY_ALLOW_ANONYMOUS: 'true' },
+    { dispatcher: agent }
+  )
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 503)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:credentials-rejected', code: 'invalid_client', log_id: 'LOG1' })
+  t.notOk([...logs, res.body].some((text) => text.includes(secret) || text.includes('the-client-key')))
+  const ready = await app.inject('/readyz')
+  t.equal(ready.statusCode, 503, 'not ready while the credentials are rejected')
+  t.equal(ready.headers['content-type'], 'application/problem+json; charset=utf-8')
+})

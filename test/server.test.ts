@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+
+const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+
+/** Runs src/server.ts as `npm start` would, with a clean environment plus `env`. */
+function startServer(t: Test, env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, ['--import=tsx', SERVER], {
+    env: { PATH: process.env.PATH, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  let output = ''
+  child.stdout.on('data', (chunk) => (output += chunk))
+  child.stderr.on('data', (chunk) => (output += chunk))
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  return { child, exited, output: () => output }
+}
+
+t.test('without credentials the gateway serves the sandbox, says so loudly, and exits 0 on SIGTERM', async (t) => {
+  const server = startServer(t, {})
+  const listening = await new Promise<string>((resolve, reject) => {
+    server.child.stdout.on('data', () => {
+      const match = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(server.output())
+      if (match) resolve(match[1])
+    })
+    server.exited.then(() => reject(new Error(server.output())))
+  })
+  t.match(server.output(), /"level":40,.*SANDBOX MODE/)
+  const res = await fetch(`${listening}/v1/users/someone/followers?max_count=2`)
+  t.equal(res.status, 200)
+  t.equal(((await res.json()) as { followers: unknown[] }).followers.length, 2)
+  server.child.kill('SIGTERM')
+  const [code] = await server.exited
+  t.equal(code, 0)
+  t.match(server.output(), /"signal":"SIGTERM".*"msg":"shutting down"/)
+})
+
+t.test('NODE_ENV=production without credentials exits non-zero naming the missing variables', async (t) => {
+  const server = startServer(t, { NODE_ENV: 'production' })
+  const [code] = await server.exited
+  t.equal(code, 1)
+  t.match(server.output(), /missing TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET/)
+})

@@ -1,0 +1,136 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import t, { type Test } from 'tap'
+import { MockAgent } from 'undici'
+import { secondsUntilNextUtcDay } from '../../src/utc-day.js'
+import { buildGateway } from '../helpers/gateway.js'
+
+const ORIGIN = 'https://open.tiktokapis.com'
+const FOLLOWERS = { path: '/v2/research/user/followers/', method: 'POST' }
+const LIVE = { TIKTOK_CLIENT_KEY: 'live-key', TIKTOK_CLIENT_SECRET: 'live-secret', GATEWAY_ALLOW_ANONYMOUS: 'true' }
+const OK_PAGE = { data: { user_followers: [{ username: 'a', display_name: 'A' }], cursor: 5, has_more: false }, error: { code: 'ok', message: '', log_id: 'L0' } }
+
+const apiError = (code: string, message = '') => ({ data: {}, error: { code, message, log_id: `LOG-${code}` } })
+
+/** A gateway against a MockAgent that issues tokens; the test scripts the followers replies. */
+async function mockedGateway(t: Test) {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  t.teardown(() => agent.close())
+  const tiktok = agent.get(ORIGIN)
+  tiktok
+    .intercept({ path: '/v2/oauth/token/', method: 'POST' })
+    .reply(200, { access_token: 'clt.mock', expires_in: 7200, token_type: 'Bearer' })
+    .persist()
+  const { app } = await buildGateway(t, LIVE, { dispatcher: agent })
+  return { app, tiktok, agent }
+}
+
+t.test('each upstream error code maps to its documented problem', async (t) => {
+  const cases = [
+    { reply: [429, apiError('rate_limit_exceeded'), { 'retry-after': '30' }], status: 429, kind: 'rate-limited', retryAfter: '30' },
+    { reply: [429, apiError('rate_limit_exceeded')], status: 429, kind: 'rate-limited', retryAfter: '60' },
+    { reply: [429, apiError('daily_quota_limit_exceeded')], status: 429, kind: 'daily-quota-exhausted', retryAfter: 'midnight' },
+    { reply: [401, apiError('scope_not_authorized')], status: 503, kind: 'scope-not-authorized' },
+    { reply: [400, apiError('invalid_params', 'Invalid count or cursor')], status: 502, kind: 'upstream-error' },
+    { reply: [400, apiError('invalid_params', 'max_count is wrong')], status: 400, kind: 'invalid-request' },
+    { reply: [418, apiError('teapot')], status: 502, kind: 'upstream-error' }
+  ] as const
+  for (const { reply, status, kind, ...expect } of cases) {
+    const { app, tiktok } = await mockedGateway(t)
+    const [code, body, headers] = reply
+    tiktok.intercept(FOLLOWERS).reply(code, body, { headers: headers ?? {} })
+    const res = await app.inject('/v1/users/someone/followers')
+    t.equal(res.statusCode, status, body.error.code)
+    t.match(res.json(), { type: `urn:tiktok-research-gateway:problem:${kind}`, status, code: body.error.code, log_id: body.error.log_id })
+    if ('retryAfter' in expect) {
+      const wanted = expect.retryAfter === 'midnight' ? secondsUntilNextUtcDay(Date.now()) : Number(expect.retryAfter)
+      t.ok(Math.abs(Number(res.headers['retry-after']) - wanted) <= 1, `Retry-After ${res.headers['retry-after']} ~ ${wanted}`)
+    }
+  }
+})
+
+t.test('a transient 500 is retried and the page served', async (t) => {
+  const { app, tiktok, agent } = await mockedGateway(t)
+  tiktok.intercept(FOLLOWERS).reply(500, apiError('internal_error'))
+  tiktok.intercept(FOLLOWERS).reply(200, OK_PAGE)
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 200)
+  t.same(res.json().followers, [{ username: 'a', display_name: 'A' }])
+  agent.assertNoPendingInterceptors()
+})
+
+t.test('a 500 on every attempt is a 502 with the upstream code, after 1 + UPSTREAM_RETRIES calls, and is not cached', async (t) => {
+  const { app, tiktok, agent } = await mockedGateway(t)
+  tiktok.intercept(FOLLOWERS).reply(500, apiError('internal_error')).times(3)
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 502)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-error', code: 'internal_error', log_id: 'LOG-internal_error' })
+  agent.assertNoPendingInterceptors()
+  tiktok.intercept(FOLLOWERS).reply(200, OK_PAGE)
+  t.equal((await app.inject('/v1/users/someone/followers')).statusCode, 200, 'the failure was not cached')
+})
+
+t.test("an HTML 504 from TikTok's edge is retried, then a 504 problem", async (t) => {
+  const { app, tiktok } = await mockedGateway(t)
+  tiktok.intercept(FOLLOWERS).reply(504, '<html><body>504 Gateway Time-out</body></html>', { headers: { 'content-type': 'text/html' } }).times(3)
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 504)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-timeout' })
+})
+
+t.test('a 200 that is not the documented shape is a 502', async (t) => {
+  for (const body of ['not json', { data: { user_followers: 'nope' }, error: { code: 'ok', message: '' } }, { unexpected: true }]) {
+    const { app, tiktok } = await mockedGateway(t)
+    tiktok.intercept(FOLLOWERS).reply(200, body)
+    const res = await app.inject('/v1/users/someone/followers')
+    t.equal(res.statusCode, 502, JSON.stringify(body))
+    t.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8')
+  }
+})
+
+t.test('a token that TikTok keeps refusing is renewed once, then a 503', async (t) => {
+  const { app, tiktok, agent } = await mockedGateway(t)
+  tiktok.intercept(FOLLOWERS).reply(401, apiError('access_token_invalid')).times(2)
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 503)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:credentials-rejected', code: 'access_token_invalid' })
+  agent.assertNoPendingInterceptors()
+})
+
+/** A real loopback server standing in for a misbehaving TikTok. */
+async function listen(t: Test, server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+const realGateway = (t: Test, baseUrl: string) =>
+  buildGateway(t, { ...LIVE, TIKTOK_API_BASE_URL: baseUrl, UPSTREAM_TIMEOUT_MS: '150', UPSTREAM_RETRIES: '1' })
+
+t.test('an upstream that refuses connections is a 503', async (t) => {
+  const server = createServer()
+  const url = await listen(t, server)
+  server.close()
+  const { app } = await realGateway(t, url)
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 503)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-unavailable' })
+})
+
+t.test('an upstream that never answers is a 504 after the timeout', async (t) => {
+  const server = createServer(() => {})
+  t.teardown(() => server.closeAllConnections())
+  const { app } = await realGateway(t, await listen(t, server))
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 504)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-timeout' })
+})
+
+t.test('an upstream that resets the connection is a 502', async (t) => {
+  const server = createServer((request) => request.socket.destroy())
+  const { app } = await realGateway(t, await listen(t, server))
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 502)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-error' })
+})

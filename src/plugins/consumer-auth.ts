@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import type { Logger } from 'pino'
 import type { Consumer } from '../config.js'
 import { failure } from '../errors.js'
 
@@ -44,8 +43,6 @@ export default fp<ConsumerAuthOptions>(
         if (name === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
         request.consumer = name
       }
-      // Bound on the request's own logger, so every later line of it, "request completed" too, names the consumer.
-      ;(request.log as Logger).setBindings({ consumer: request.consumer })
     })
   },
   { name: 'consumer-auth' }

@@ -1,13 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
-import Value from 'typebox/value'
 import type { UpstreamConfig } from '../config.js'
 import { failure, type FailureDetails, type GatewayError } from '../errors.js'
 import { secondsUntilNextUtcDay } from '../utc-day.js'
 import { HttpClient, type UpstreamReply } from './http-client.js'
 import { TokenManager, type IssuedToken } from './token-manager.js'
-import { ApiError, FollowersData, TokenError, TokenResponse, type FollowersRequest } from './wire.js'
+import { wire, type ApiError, type FollowersData, type FollowersRequest } from './wire.js'
 
 export interface ResearchApiOptions extends UpstreamConfig {
   logger: FastifyBaseLogger
@@ -51,9 +50,9 @@ export class ResearchApi {
       )
       // Error replies may carry `"data": {}`, so the envelope's two halves are checked apart.
       const json = reply.json as { data?: unknown; error?: unknown } | undefined
-      const error = Value.Check(ApiError, json?.error) ? json?.error : undefined
+      const error = wire.apiError.Check(json?.error) ? json?.error : undefined
       if (reply.status === 200 && error?.code === 'ok') {
-        if (Value.Check(FollowersData, json?.data)) return json.data
+        if (wire.followersData.Check(json?.data)) return json.data
         throw failure('GW_UPSTREAM_ERROR', 'The TikTok Research API sent followers in an unexpected shape', { logId: error.log_id })
       }
       // A token can be revoked or expire early: exchange once and retry once.
@@ -73,12 +72,12 @@ export class ResearchApi {
     const { clientKey, clientSecret, logger } = this.#options
     const form = new URLSearchParams({ client_key: clientKey, client_secret: clientSecret, grant_type: 'client_credentials' })
     const reply = await this.#http.post('token', '/v2/oauth/token/', { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), logger)
-    if (reply.status === 200 && Value.Check(TokenResponse, reply.json)) {
+    if (reply.status === 200 && wire.tokenResponse.Check(reply.json)) {
       this.#credentialsRejected = false
       logger.info({ expiresIn: reply.json.expires_in }, 'obtained a TikTok client access token')
       return { accessToken: reply.json.access_token, expiresInSeconds: reply.json.expires_in }
     }
-    if (reply.status < 500 && Value.Check(TokenError, reply.json)) {
+    if (reply.status < 500 && wire.tokenError.Check(reply.json)) {
       this.#credentialsRejected = true
       throw failure(
         'GW_CREDENTIALS_REJECTED',

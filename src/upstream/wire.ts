@@ -1,34 +1,36 @@
 import { Type, type Static } from 'typebox'
+import Compile from 'typebox/compile'
 
-/** The Research API's wire format, as documented; the sandbox speaks it too. */
+/**
+ * The Research API's wire format, as documented; the sandbox speaks it too. Replies are checked
+ * with compiled validators: the dynamic checker was a tenth of a cache miss's CPU.
+ */
 
-export const TokenResponse = Type.Object({
+const TokenResponse = Type.Object({
   access_token: Type.String({ minLength: 1 }),
   expires_in: Type.Integer({ minimum: 1 }),
   token_type: Type.String()
 })
-export type TokenResponse = Static<typeof TokenResponse>
 
-export const TokenError = Type.Object({
+const TokenError = Type.Object({
   error: Type.String(),
   error_description: Type.Optional(Type.String()),
   log_id: Type.Optional(Type.String())
 })
-export type TokenError = Static<typeof TokenError>
 
-export const ApiError = Type.Object({
+const ApiError = Type.Object({
   code: Type.String(),
   message: Type.String(),
   log_id: Type.Optional(Type.String())
 })
 export type ApiError = Static<typeof ApiError>
 
-export const UserFollower = Type.Object({
+const UserFollower = Type.Object({
   username: Type.String(),
   display_name: Type.String()
 })
 
-export const FollowersData = Type.Object({
+const FollowersData = Type.Object({
   user_followers: Type.Array(UserFollower),
   cursor: Type.Integer(),
   has_more: Type.Boolean()
@@ -40,4 +42,11 @@ export interface FollowersRequest {
   max_count: number
   /** Unix seconds: followers who followed on or before it; omitted means now. */
   cursor?: number
+}
+
+export const wire = {
+  tokenResponse: Compile(TokenResponse),
+  tokenError: Compile(TokenError),
+  apiError: Compile(ApiError),
+  followersData: Compile(FollowersData)
 }

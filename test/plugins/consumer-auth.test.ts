@@ -38,7 +38,7 @@ t.test('anonymous access, when allowed, still accepts and names keyed consumers'
   const { app, logs } = await sandboxGateway(t, { GATEWAY_API_KEYS, GATEWAY_ALLOW_ANONYMOUS: 'true' })
   t.equal((await app.inject(URL)).statusCode, 200)
   t.equal((await app.inject({ url: URL, headers: { 'x-api-key': KEYS.bob } })).statusCode, 200)
-  const completed = logs.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request completed')
+  const completed = logs.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request')
   t.same(completed.map((entry) => entry.consumer), ['anonymous', 'bob'], 'the consumer name is on the request log')
 })
 

@@ -21,8 +21,8 @@ export const FollowersQuerystring = Type.Object(
         minimum: 0,
         description:
           'Unix seconds: followers who followed on or before this time. Omit for the newest followers; ' +
-          'pass the `cursor` of the previous page to get the next one.',
-        examples: [1735689600]
+          'pass the `cursor` of the previous page to get the next one.'
+        // No example: Swagger UI would pre-fill it, and "Try it out" would fetch an old, empty page.
       })
     )
   },

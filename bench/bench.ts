@@ -1,0 +1,232 @@
+/**
+ * Benchmarks of the gateway against baselines measured in the same run, on loopback only.
+ * Variants alternate (A B A B …) so that drift of the machine hits each alike; each figure is the
+ * median over rounds.
+ */
+import { spawn } from 'node:child_process'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import Fastify from 'fastify'
+import pino from 'pino'
+import { Agent, request } from 'undici'
+import { buildApp } from '../src/app.js'
+import { loadConfig, SANDBOX_CREDENTIALS } from '../src/config.js'
+import { startSandbox } from '../src/sandbox/sandbox.js'
+import type { LoadResult, LoadSpec } from './load.js'
+
+export interface BenchOptions {
+  quick: boolean
+}
+
+const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url))
+const CONSUMER_KEY = 'bench-consumer-key-0123456789'
+const AUTH = { authorization: `Bearer ${CONSUMER_KEY}` }
+const HIT_PATH = '/v1/users/benchmark/followers?max_count=100'
+
+function settings({ quick }: BenchOptions) {
+  return quick
+    ? { rounds: 2, seconds: 1, coalesced: 1000, memoryBudget: 4 * 1024 * 1024 }
+    : { rounds: 3, seconds: 10, coalesced: 1000, memoryBudget: 32 * 1024 * 1024 }
+}
+
+/** Runs autocannon in a child process. */
+function load(spec: LoadSpec): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import=tsx', LOAD, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (chunk) => (out += chunk))
+    child.on('error', reject)
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited ${code}`))))
+  })
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+export interface VariantFigures {
+  requestsPerSecond: number
+  p50: number
+  p99: number
+  /** Responses that were errors or not 2xx, over every round: must be 0. */
+  failures: number
+}
+
+/** Measures each named spec `rounds` times, alternating, and keeps the median of each figure. */
+async function alternate(rounds: number, variants: Record<string, (round: number) => LoadSpec>): Promise<Record<string, VariantFigures>> {
+  const runs: Record<string, LoadResult[]> = Object.fromEntries(Object.keys(variants).map((name) => [name, []]))
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, spec] of Object.entries(variants)) runs[name].push(await load(spec(round)))
+  }
+  return Object.fromEntries(
+    Object.entries(runs).map(([name, results]) => [
+      name,
+      {
+        requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
+        p50: median(results.map((r) => r.p50)),
+        p99: median(results.map((r) => r.p99)),
+        failures: results.reduce((sum, r) => sum + r.errors + r.non2xx, 0)
+      }
+    ])
+  )
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** The sandbox and a gateway in front of it, logging at info as deployed (to /dev/null). */
+async function startStack(env: NodeJS.ProcessEnv = {}) {
+  const sandbox = await startSandbox(SANDBOX_CREDENTIALS)
+  const config = loadConfig({ TIKTOK_API_BASE_URL: sandbox.url, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...env })
+  const gateway = await buildApp({ config, logStream: pino.destination({ dest: '/dev/null', sync: false }) })
+  const url = await gateway.listen({ host: '127.0.0.1', port: 0 })
+  return {
+    sandbox,
+    url,
+    async close() {
+      await gateway.close()
+      await sandbox.close()
+    }
+  }
+}
+
+async function cacheHit(opts: BenchOptions) {
+  const { rounds, seconds } = settings(opts)
+  const stack = await startStack()
+  const quiet = await startStack({ LOG_LEVEL: 'warn' })
+  const page = await fetch(stack.url + HIT_PATH, { headers: AUTH })
+  const bytes = Buffer.from(await page.arrayBuffer())
+  await fetch(quiet.url + HIT_PATH, { headers: AUTH })
+
+  const bare = Fastify({ logger: false })
+  bare.get('/page', (_request, reply) => reply.type('application/json; charset=utf-8').send(bytes))
+  const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 })
+  const plain = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes.length })
+    response.end(bytes)
+  })
+  const plainUrl = await listen(plain)
+
+  const spec = (url: string, headers?: Record<string, string>) => () => ({ url, connections: 50, durationSeconds: seconds, headers })
+  try {
+    const figures = await alternate(rounds, {
+      gateway: spec(stack.url + HIT_PATH, AUTH),
+      'gateway, LOG_LEVEL=warn': spec(quiet.url + HIT_PATH, AUTH),
+      'bare Fastify': spec(bareUrl + '/page'),
+      'node:http': spec(plainUrl + '/page')
+    })
+    return { pageBytes: bytes.length, upstreamCalls: stack.sandbox.stats.followerCalls, figures }
+  } finally {
+    await Promise.all([stack.close(), quiet.close(), bare.close(), new Promise((resolve) => plain.close(resolve))])
+  }
+}
+
+/** One connection, so that the figures are what the gateway adds to a request, not queueing. */
+async function coldMiss(opts: BenchOptions) {
+  const { rounds, seconds } = settings(opts)
+  const stack = await startStack()
+  const token = (await (
+    await fetch(`${stack.sandbox.url}/v2/oauth/token/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_key: SANDBOX_CREDENTIALS.clientKey, client_secret: SANDBOX_CREDENTIALS.clientSecret, grant_type: 'client_credentials' })
+    })
+  ).json()) as { access_token: string }
+  try {
+    const figures = await alternate(rounds, {
+      gateway: (round) => ({ url: stack.url, connections: 1, durationSeconds: seconds, headers: AUTH, distinct: { kind: 'gateway', prefix: `g${round}_` } }),
+      'sandbox direct': (round) => ({
+        url: stack.sandbox.url,
+        connections: 1,
+        durationSeconds: seconds,
+        headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+        distinct: { kind: 'upstream', prefix: `d${round}_` }
+      })
+    })
+    return { figures }
+  } finally {
+    await stack.close()
+  }
+}
+
+/** N concurrent identical cold requests over real sockets: how many reach the upstream. */
+async function coalescing(opts: BenchOptions) {
+  const { coalesced } = settings(opts)
+  const stack = await startStack()
+  const agent = new Agent({ connections: coalesced })
+  try {
+    const statuses = await Promise.all(
+      Array.from({ length: coalesced }, async () => {
+        const response = await request(stack.url + HIT_PATH, { headers: AUTH, dispatcher: agent })
+        await response.body.dump()
+        return response.statusCode
+      })
+    )
+    return {
+      requests: coalesced,
+      ok: statuses.filter((status) => status === 200).length,
+      upstreamCalls: stack.sandbox.stats.followerCalls,
+      tokenExchanges: stack.sandbox.stats.tokenExchanges
+    }
+  } finally {
+    await agent.close()
+    await stack.close()
+  }
+}
+
+const collectGarbage = () => (globalThis as { gc?: () => void }).gc?.()
+
+async function memory(opts: BenchOptions) {
+  const { memoryBudget } = settings(opts)
+  const stack = await startStack({ CACHE_MAX_BYTES: String(memoryBudget) })
+  try {
+    const pageBytes = Buffer.byteLength(await (await fetch(`${stack.url}/v1/users/m_probe/followers?max_count=100`, { headers: AUTH })).text())
+    collectGarbage()
+    const before = process.memoryUsage()
+    const pages = Math.ceil((1.5 * memoryBudget) / pageBytes)
+    let next = 0
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < pages) {
+          const response = await request(`${stack.url}/v1/users/m${next++}/followers?max_count=100`, { headers: AUTH })
+          await response.body.dump()
+        }
+      })
+    )
+    collectGarbage()
+    const after = process.memoryUsage()
+    return {
+      budgetBytes: memoryBudget,
+      pageBytes,
+      pagesRequested: pages,
+      rssGrowthBytes: after.rss - before.rss,
+      heapAndBuffersGrowthBytes: after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers,
+      afterGc: typeof (globalThis as { gc?: unknown }).gc === 'function'
+    }
+  } finally {
+    await stack.close()
+  }
+}
+
+export async function runBench(opts: BenchOptions) {
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    quick: opts.quick,
+    // First, while the process's RSS is not yet inflated by the load scenarios.
+    memory: await memory(opts),
+    cacheHit: await cacheHit(opts),
+    coldMiss: await coldMiss(opts),
+    coalescing: await coalescing(opts)
+  }
+}
+
+export type BenchResults = Awaited<ReturnType<typeof runBench>>

@@ -1,0 +1,69 @@
+/** `npm run bench [-- --quick]`: runs every scenario and prints the results as Markdown. */
+import { runBench, type BenchResults, type VariantFigures } from './bench.js'
+
+const ratio = (a: number, b: number): string => (a / b).toFixed(2)
+const ms = (value: number): string => value.toFixed(3)
+const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)
+
+function figuresTable(figures: Record<string, VariantFigures>): string[] {
+  return [
+    '| variant | req/s | p50 ms | p99 ms | failed responses |',
+    '|---|---:|---:|---:|---:|',
+    ...Object.entries(figures).map(([name, f]) => `| ${name} | ${Math.round(f.requestsPerSecond)} | ${ms(f.p50)} | ${ms(f.p99)} | ${f.failures} |`)
+  ]
+}
+
+function format(r: BenchResults): string {
+  const hit = r.cacheHit.figures
+  const gw = hit.gateway
+  const bare = hit['bare Fastify']
+  const cold = r.coldMiss.figures
+  const lines = [
+    `# Benchmark results${r.quick ? ' (quick)' : ''}`,
+    '',
+    `${r.date}, Node ${r.node}, ${r.cpus} CPUs (${r.cpuModel}). Loopback; autocannon in its own process; ` +
+      'variants alternate and each figure is the median over rounds.',
+    '',
+    '## Summary',
+    '',
+    '| scenario | measure | value | target |',
+    '|---|---|---:|---|',
+    `| cache hit | throughput, gateway / bare Fastify | ${ratio(gw.requestsPerSecond, bare.requestsPerSecond)} | >= 0.95 |`,
+    `| cache hit | p50, gateway / bare Fastify | ${ratio(gw.p50, bare.p50)} | |`,
+    `| cache hit | p99, gateway / bare Fastify | ${ratio(gw.p99, bare.p99)} | <= 1.2 |`,
+    `| cache hit | throughput, gateway at LOG_LEVEL=warn / bare Fastify | ${ratio(hit['gateway, LOG_LEVEL=warn'].requestsPerSecond, bare.requestsPerSecond)} | |`,
+    `| cache hit | p99, gateway at LOG_LEVEL=warn / bare Fastify | ${ratio(hit['gateway, LOG_LEVEL=warn'].p99, bare.p99)} | |`,
+    `| cache hit | throughput, gateway / node:http | ${ratio(gw.requestsPerSecond, hit['node:http'].requestsPerSecond)} | |`,
+    `| cold miss | added latency at p50 | ${ms(cold.gateway.p50 - cold['sandbox direct'].p50)} ms | <= 1 ms |`,
+    `| cold miss | added latency at p99 | ${ms(cold.gateway.p99 - cold['sandbox direct'].p99)} ms | |`,
+    `| coalescing | upstream calls for ${r.coalescing.requests} concurrent identical cold requests | ${r.coalescing.upstreamCalls} | 1 |`,
+    `| coalescing | token exchanges | ${r.coalescing.tokenExchanges} | 1 |`,
+    `| memory | heap + buffers growth / cache budget | ${ratio(r.memory.heapAndBuffersGrowthBytes, r.memory.budgetBytes)} | |`,
+    `| memory | RSS growth / cache budget | ${ratio(r.memory.rssGrowthBytes, r.memory.budgetBytes)} | |`,
+    '',
+    `## 1. Cache hit: a cached ${r.cacheHit.pageBytes}-byte page (100 followers), 50 connections`,
+    '',
+    ...figuresTable(hit),
+    '',
+    `Upstream calls during the scenario: ${r.cacheHit.upstreamCalls} (the warm-up).`,
+    '',
+    '## 2. Cold miss: a distinct page per request, 1 connection',
+    '',
+    ...figuresTable(cold),
+    '',
+    '## 3. Coalescing',
+    '',
+    `${r.coalescing.requests} concurrent identical cold requests over real sockets: ${r.coalescing.ok} answered 200, ` +
+      `${r.coalescing.upstreamCalls} upstream call(s), ${r.coalescing.tokenExchanges} token exchange(s).`,
+    '',
+    '## 4. Memory',
+    '',
+    `Cache budget ${mib(r.memory.budgetBytes)} MiB; ${r.memory.pagesRequested} distinct pages requested (sized from a ${r.memory.pageBytes}-byte probe page, ` +
+      `1.5x the budget). RSS grew ${mib(r.memory.rssGrowthBytes)} MiB, heap + buffers ${mib(r.memory.heapAndBuffersGrowthBytes)} MiB` +
+      `${r.memory.afterGc ? ' (measured after a full GC)' : ' (no --expose-gc: not measured after GC)'}.`,
+    ''
+  ]
+  return lines.join('\n')
+}
+
+process.stdout.write(format(await runBench({ quick: process.argv.includes('--quick') })))

@@ -1,0 +1,15 @@
+import t from 'tap'
+import { runBench } from '../bench/bench.js'
+
+// Timings are never asserted here (bench/RESULTS.md holds them); only what must hold on any machine.
+t.setTimeout(180_000)
+t.test('the quick benchmark runs every scenario; 1000 concurrent identical cold requests make 1 upstream call and 1 token exchange', async (t) => {
+  const results = await runBench({ quick: true })
+  t.same(results.coalescing, { requests: 1000, ok: 1000, upstreamCalls: 1, tokenExchanges: 1 })
+  t.equal(results.cacheHit.upstreamCalls, 1, 'cache hits never reach the upstream after the warm-up')
+  for (const [scenario, figures] of Object.entries({ ...results.cacheHit.figures, ...results.coldMiss.figures })) {
+    t.equal(figures.failures, 0, `${scenario}: every response was a 2xx`)
+    t.ok(figures.requestsPerSecond > 0, `${scenario}: measured`)
+  }
+  t.ok(results.memory.pagesRequested > 0)
+})

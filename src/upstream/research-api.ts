@@ -60,7 +60,8 @@ export class ResearchApi {
         this.#tokens.invalidate(token)
         continue
       }
-      throw upstreamFailure(reply, error, query.username, this.#now())
+      if (error?.code === 'invalid_params') throw invalidParamsFailure(error, query.username)
+      throw upstreamFailure(reply, error, this.#now())
     }
   }
 
@@ -85,16 +86,14 @@ export class ResearchApi {
         { upstreamCode: reply.json.error, logId: reply.json.log_id }
       )
     }
-    throw upstreamFailure(reply, undefined, '', this.#now())
+    throw upstreamFailure(reply, undefined, this.#now())
   }
 }
 
 /** Maps a reply that carries no usable answer (after retries) to the failure a consumer sees. */
-function upstreamFailure(reply: UpstreamReply, error: ApiError | undefined, username: string, now: number): GatewayError {
+function upstreamFailure(reply: UpstreamReply, error: ApiError | undefined, now: number): GatewayError {
   const details: FailureDetails = { upstreamCode: error?.code, logId: error?.log_id }
   switch (error?.code) {
-    case 'invalid_params':
-      return invalidParamsFailure(error.message, username, details)
     case 'daily_quota_limit_exceeded':
       return failure('GW_DAILY_QUOTA_EXHAUSTED', "The team's daily Research API quota is spent; it resets at 00:00 UTC", {
         ...details,
@@ -122,7 +121,9 @@ function upstreamFailure(reply: UpstreamReply, error: ApiError | undefined, user
   return failure('GW_UPSTREAM_ERROR', `The TikTok Research API ${what}${error ? ` (${error.code})` : ''}`, details)
 }
 
-function invalidParamsFailure(message: string, username: string, details: FailureDetails): GatewayError {
+/** TikTok reports unknown, private and unreturnable users as invalid_params, told apart by the message. */
+function invalidParamsFailure({ code, message, log_id: logId }: ApiError, username: string): GatewayError {
+  const details: FailureDetails = { upstreamCode: code, logId }
   if (/cannot find the user/i.test(message)) {
     return failure('GW_USER_NOT_FOUND', `TikTok has no user "${username}"`, details)
   }

@@ -80,10 +80,13 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
+/** Budgets and rate limits high enough that the load measures the gateway, not its guards. */
+const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '1000000000', DAILY_REQUEST_BUDGET: '1000000000', CONSUMER_DAILY_BUDGET: '1000000000' }
+
 /** The sandbox and a gateway in front of it, logging at info as deployed (to /dev/null). */
 async function startStack(env: NodeJS.ProcessEnv = {}) {
   const sandbox = await startSandbox(SANDBOX_CREDENTIALS)
-  const config = loadConfig({ TIKTOK_API_BASE_URL: sandbox.url, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...env })
+  const config = loadConfig({ TIKTOK_API_BASE_URL: sandbox.url, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...UNLIMITED, ...env })
   const gateway = await buildApp({ config, logStream: pino.destination({ dest: '/dev/null', sync: false }) })
   const url = await gateway.listen({ host: '127.0.0.1', port: 0 })
   return {

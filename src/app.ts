@@ -5,11 +5,13 @@ import type { DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { Config } from './config.js'
 import consumerAuth from './plugins/consumer-auth.js'
-import followerPages from './plugins/follower-pages.js'
+import services from './plugins/services.js'
+import guards from './plugins/guards.js'
 import problemDetails from './plugins/problem-details.js'
 import swagger from './plugins/swagger.js'
 import followersRoutes from './routes/followers.js'
-import healthRoutes from './routes/health.js'
+import operationsRoutes from './routes/operations.js'
+import quotaRoutes from './routes/quota.js'
 
 export interface AppOptions {
   config: Config
@@ -17,7 +19,7 @@ export interface AppOptions {
   logStream?: DestinationStream
   /** The upstream dispatcher; tests pass an undici MockAgent. */
   dispatcher?: Dispatcher
-  /** The clock the token manager reads; tests move it to expire tokens. */
+  /** The clock of tokens, quota days and the circuit breaker; tests move it. */
   now?: () => number
 }
 
@@ -44,7 +46,7 @@ class AccessLog extends LogController {
   }
 }
 
-export async function buildApp({ config, logStream, dispatcher, now }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, ...(logStream && { stream: logStream }) },
     // Request ids must be unique across replicas; a caller's X-Request-Id is kept for tracing.
@@ -63,8 +65,10 @@ export async function buildApp({ config, logStream, dispatcher, now }: AppOption
   await app.register(problemDetails)
   await app.register(swagger)
   await app.register(consumerAuth, { consumers: config.consumers, allowAnonymous: config.allowAnonymous })
-  await app.register(followerPages, { config, dispatcher, now })
-  await app.register(healthRoutes)
+  await app.register(services, { config, dispatcher, now })
+  await app.register(guards, { config })
+  await app.register(operationsRoutes)
   await app.register(followersRoutes)
+  await app.register(quotaRoutes)
   return app
 }

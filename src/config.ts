@@ -19,7 +19,18 @@ const EnvSchema = Type.Object({
   UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3000 }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 15000 }),
   UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 5, default: 2 }),
-  SANDBOX_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100 })
+  SANDBOX_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100 }),
+  GATEWAY_ADMIN_KEYS: Type.String({ default: '' }),
+  DAILY_REQUEST_BUDGET: Type.Integer({ minimum: 0, default: 20000 }),
+  CONSUMER_DAILY_BUDGET: Type.Integer({ minimum: 0, default: 5000 }),
+  CONSUMER_DAILY_BUDGETS: Type.String({ default: '' }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 600 }),
+  STALE_MAX_AGE_SECONDS: Type.Integer({ minimum: 0, default: 86400 }),
+  REQUEST_DEADLINE_MS: Type.Integer({ minimum: 1, default: 30000 }),
+  UPSTREAM_RETRY_AFTER_MAX_WAIT_SECONDS: Type.Integer({ minimum: 0, default: 2 }),
+  BREAKER_FAILURE_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
+  BREAKER_COOLDOWN_SECONDS: Type.Integer({ minimum: 1, default: 30 }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 })
 })
 
 type Env = Static<typeof EnvSchema>
@@ -29,6 +40,10 @@ export type LogLevel = Static<typeof LogLevel>
 export interface Consumer {
   name: string
   key: string
+  /** Admins see every consumer's quota. */
+  admin: boolean
+  /** Upstream calls this consumer may cause per UTC day. */
+  dailyBudget: number
 }
 
 export interface UpstreamConfig {
@@ -38,6 +53,10 @@ export interface UpstreamConfig {
   connectTimeoutMs: number
   timeoutMs: number
   retries: number
+  /** A 429 whose Retry-After is at most this is waited out and retried once. */
+  retryAfterMaxWaitSeconds: number
+  breakerFailureThreshold: number
+  breakerCooldownSeconds: number
 }
 
 export interface Config {
@@ -49,7 +68,13 @@ export interface Config {
   upstream: UpstreamConfig
   consumers: Consumer[]
   allowAnonymous: boolean
-  cache: { maxBytes: number; ttlLatestSeconds: number; ttlHistorySeconds: number }
+  /** The daily budget of requests without a key. */
+  anonymousDailyBudget: number
+  cache: { maxBytes: number; ttlLatestSeconds: number; ttlHistorySeconds: number; staleMaxAgeSeconds: number }
+  dailyRequestBudget: number
+  rateLimitPerMinute: number
+  requestDeadlineMs: number
+  maxEventLoopDelayMs: number
 }
 
 /** Credentials the built-in sandbox accepts; they never leave this machine. */
@@ -87,7 +112,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`missing ${missing.join(' and ')}: ${why}`)
   }
 
-  const consumers = parseConsumers(env.GATEWAY_API_KEYS)
+  const budgets = parseBudgets(env.CONSUMER_DAILY_BUDGETS)
+  const consumers = parseConsumers(env, budgets)
   if (!sandbox && consumers.length === 0 && !env.GATEWAY_ALLOW_ANONYMOUS) {
     throw new ConfigError('GATEWAY_API_KEYS is empty: configure consumer keys (name:key,name:key) or set GATEWAY_ALLOW_ANONYMOUS=true')
   }
@@ -103,15 +129,24 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       clientSecret: env.TIKTOK_CLIENT_SECRET ?? SANDBOX_CREDENTIALS.clientSecret,
       connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_MS,
       timeoutMs: env.UPSTREAM_TIMEOUT_MS,
-      retries: env.UPSTREAM_RETRIES
+      retries: env.UPSTREAM_RETRIES,
+      retryAfterMaxWaitSeconds: env.UPSTREAM_RETRY_AFTER_MAX_WAIT_SECONDS,
+      breakerFailureThreshold: env.BREAKER_FAILURE_THRESHOLD,
+      breakerCooldownSeconds: env.BREAKER_COOLDOWN_SECONDS
     },
     consumers,
     allowAnonymous: env.GATEWAY_ALLOW_ANONYMOUS || (sandbox && consumers.length === 0),
+    anonymousDailyBudget: budgets.get('anonymous') ?? env.CONSUMER_DAILY_BUDGET,
     cache: {
       maxBytes: env.CACHE_MAX_BYTES,
       ttlLatestSeconds: env.CACHE_TTL_LATEST_SECONDS,
-      ttlHistorySeconds: env.CACHE_TTL_HISTORY_SECONDS
-    }
+      ttlHistorySeconds: env.CACHE_TTL_HISTORY_SECONDS,
+      staleMaxAgeSeconds: env.STALE_MAX_AGE_SECONDS
+    },
+    dailyRequestBudget: env.DAILY_REQUEST_BUDGET,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    requestDeadlineMs: env.REQUEST_DEADLINE_MS,
+    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS
   }
 }
 
@@ -128,24 +163,39 @@ function parseBaseUrl(value: string): string {
   return url.origin
 }
 
-function parseConsumers(value: string): Consumer[] {
-  const consumers = value
+/** `name:value` entries, as GATEWAY_API_KEYS, GATEWAY_ADMIN_KEYS and CONSUMER_DAILY_BUDGETS use them. */
+function parsePairs(variable: string, value: string): Array<[string, string]> {
+  return value
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '')
     .map((entry, index) => {
       const colon = entry.indexOf(':')
       const name = entry.slice(0, colon).trim()
-      const key = entry.slice(colon + 1).trim()
-      // The key itself is never quoted back: the message points at the entry's position.
-      if (colon < 1 || name === '' || key === '') {
-        throw new ConfigError(`GATEWAY_API_KEYS entry ${index + 1} is not name:key`)
-      }
-      return { name, key }
+      const rest = entry.slice(colon + 1).trim()
+      // The value (maybe a key) is never quoted back: the message points at the entry's position.
+      if (colon < 1 || name === '' || rest === '') throw new ConfigError(`${variable} entry ${index + 1} is not name:value`)
+      return [name, rest]
     })
+}
+
+function parseBudgets(value: string): Map<string, number> {
+  return new Map(
+    parsePairs('CONSUMER_DAILY_BUDGETS', value).map(([name, budget]) => {
+      if (!/^\d+$/.test(budget)) throw new ConfigError(`CONSUMER_DAILY_BUDGETS: the budget of ${name} is not a whole number`)
+      return [name, Number(budget)]
+    })
+  )
+}
+
+function parseConsumers(env: Env, budgets: Map<string, number>): Consumer[] {
+  const consumers = [
+    ...parsePairs('GATEWAY_API_KEYS', env.GATEWAY_API_KEYS).map(([name, key]) => ({ name, key, admin: false })),
+    ...parsePairs('GATEWAY_ADMIN_KEYS', env.GATEWAY_ADMIN_KEYS).map(([name, key]) => ({ name, key, admin: true }))
+  ].map((consumer) => ({ ...consumer, dailyBudget: budgets.get(consumer.name) ?? env.CONSUMER_DAILY_BUDGET }))
   for (const field of ['name', 'key'] as const) {
     if (new Set(consumers.map((consumer) => consumer[field])).size !== consumers.length) {
-      throw new ConfigError(`GATEWAY_API_KEYS has a duplicate consumer ${field}`)
+      throw new ConfigError(`GATEWAY_API_KEYS and GATEWAY_ADMIN_KEYS have a duplicate consumer ${field}`)
     }
   }
   return consumers

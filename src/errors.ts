@@ -18,11 +18,15 @@ const kinds = {
   GW_USER_NOT_FOUND: [404, 'TikTok user not found'],
   GW_RATE_LIMITED: [429, 'TikTok rate limit reached'],
   GW_DAILY_QUOTA_EXHAUSTED: [429, 'Daily Research API quota exhausted'],
+  GW_CONSUMER_BUDGET_EXHAUSTED: [429, "This consumer's daily budget is spent"],
+  GW_CONSUMER_RATE_LIMITED: [429, 'Too many requests from this consumer'],
   GW_UPSTREAM_ERROR: [502, 'TikTok Research API failed'],
   GW_UPSTREAM_UNAVAILABLE: [503, 'TikTok Research API unreachable'],
   GW_CREDENTIALS_REJECTED: [503, "TikTok rejected the gateway's credentials"],
   GW_SCOPE_NOT_AUTHORIZED: [503, "The gateway's research client is not approved for this scope"],
-  GW_UPSTREAM_TIMEOUT: [504, 'TikTok Research API timed out']
+  GW_OVERLOADED: [503, 'The gateway is overloaded'],
+  GW_UPSTREAM_TIMEOUT: [504, 'TikTok Research API timed out'],
+  GW_DEADLINE_EXCEEDED: [504, 'The request took longer than its deadline']
 } as const satisfies Record<string, readonly [number, string]>
 
 export type FailureKind = keyof typeof kinds

@@ -29,7 +29,10 @@ t.test('real credentials need consumer keys unless anonymous access is explicitl
   t.throws(() => loadConfig(LIVE), { message: /GATEWAY_API_KEYS is empty/ })
   t.equal(loadConfig({ ...LIVE, GATEWAY_ALLOW_ANONYMOUS: 'true' }).allowAnonymous, true)
   const config = loadConfig({ ...LIVE, GATEWAY_API_KEYS: 'alice:k1, bob:k2' })
-  t.same(config.consumers, [{ name: 'alice', key: 'k1' }, { name: 'bob', key: 'k2' }])
+  t.same(config.consumers, [
+    { name: 'alice', key: 'k1', admin: false, dailyBudget: 5000 },
+    { name: 'bob', key: 'k2', admin: false, dailyBudget: 5000 }
+  ])
   t.equal(config.allowAnonymous, false)
   t.equal(config.sandbox, false)
 })
@@ -39,9 +42,12 @@ t.test('consumer keys given in sandbox mode are required', async (t) => {
 })
 
 t.test('malformed values are rejected with the variable named and no key echoed', async (t) => {
-  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,secretvalue' }), { message: 'GATEWAY_API_KEYS entry 2 is not name:key' })
-  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,alice:k2' }), { message: 'GATEWAY_API_KEYS has a duplicate consumer name' })
-  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,bob:k1' }), { message: 'GATEWAY_API_KEYS has a duplicate consumer key' })
+  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,secretvalue' }), { message: 'GATEWAY_API_KEYS entry 2 is not name:value' })
+  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1,alice:k2' }), { message: 'GATEWAY_API_KEYS and GATEWAY_ADMIN_KEYS have a duplicate consumer name' })
+  t.throws(() => loadConfig({ GATEWAY_API_KEYS: 'alice:k1', GATEWAY_ADMIN_KEYS: 'root:k1' }), {
+    message: 'GATEWAY_API_KEYS and GATEWAY_ADMIN_KEYS have a duplicate consumer key'
+  })
+  t.throws(() => loadConfig({ CONSUMER_DAILY_BUDGETS: 'alice:lots' }), { message: /CONSUMER_DAILY_BUDGETS: the budget of alice/ })
   t.throws(() => loadConfig({ PORT: 'eighty' }), { message: /PORT/ })
   t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), { message: /LOG_LEVEL/ })
   t.throws(() => loadConfig({ CACHE_TTL_LATEST_SECONDS: '0' }), { message: /CACHE_TTL_LATEST_SECONDS/ })
@@ -52,4 +58,20 @@ t.test('an empty variable counts as unset', async (t) => {
   const config = loadConfig({ PORT: '', TIKTOK_CLIENT_KEY: '', TIKTOK_CLIENT_SECRET: '' })
   t.equal(config.port, 3000)
   t.equal(config.sandbox, true)
+})
+
+t.test('per-consumer budgets override CONSUMER_DAILY_BUDGET, admins come from GATEWAY_ADMIN_KEYS', async (t) => {
+  const config = loadConfig({
+    GATEWAY_API_KEYS: 'alice:k1,bob:k2',
+    GATEWAY_ADMIN_KEYS: 'ops:k3',
+    CONSUMER_DAILY_BUDGET: '100',
+    CONSUMER_DAILY_BUDGETS: 'bob:7,anonymous:3',
+    DAILY_REQUEST_BUDGET: '1000'
+  })
+  t.same(
+    config.consumers.map(({ name, admin, dailyBudget }) => [name, admin, dailyBudget]),
+    [['alice', false, 100], ['bob', false, 7], ['ops', true, 100]]
+  )
+  t.equal(config.anonymousDailyBudget, 3)
+  t.equal(config.dailyRequestBudget, 1000)
 })

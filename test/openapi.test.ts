@@ -16,7 +16,7 @@ t.test('/openapi.json documents the followers operation with its security, probl
   t.same(Object.keys(operation.responses), ['200', '304', '400', '401', '403', '404', '429', '502', '503', '504'])
   t.ok(operation.responses['404'].content['application/problem+json'].schema.examples.length > 0)
   t.match(operation.responses['200'].content['application/json'].example, { username: String, followers: Array })
-  t.same(Object.keys(operation.responses['200'].headers), ['ETag', 'Cache-Control', 'X-Cache', 'Link'])
+  t.same(Object.keys(operation.responses['200'].headers), ['ETag', 'Cache-Control', 'X-Cache', 'Age', 'Link'])
   const username = operation.parameters.find((p: { name: string }) => p.name === 'username')
   t.equal(username.schema.pattern, '^[A-Za-z0-9_.]{0,29}[A-Za-z0-9_]$')
 })

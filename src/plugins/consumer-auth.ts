@@ -8,6 +8,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated consumer's name ("anonymous" when anonymous access is allowed). */
     consumer: string
+    consumerIsAdmin: boolean
   }
   interface FastifyInstance {
     authenticate: (request: FastifyRequest) => Promise<void>
@@ -24,9 +25,10 @@ const digest = (key: string): Buffer => createHash('sha256').update(key).digest(
 /** Consumers present `Authorization: Bearer <key>` or `X-API-Key: <key>`; keys are compared in constant time. */
 export default fp<ConsumerAuthOptions>(
   async (app, { consumers, allowAnonymous }) => {
-    const known = consumers.map(({ name, key }) => ({ name, digest: digest(key) }))
+    const known = consumers.map(({ name, key, admin }) => ({ name, admin, digest: digest(key) }))
 
     app.decorateRequest('consumer', '')
+    app.decorateRequest('consumerIsAdmin', false)
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const key = presentedKey(request)
       if (key === undefined && allowAnonymous) {
@@ -36,12 +38,13 @@ export default fp<ConsumerAuthOptions>(
       } else {
         // Compare against every key, matched or not, so timing says nothing about which key is close.
         const presented = digest(key)
-        let name: string | undefined
+        let match: (typeof known)[number] | undefined
         for (const candidate of known) {
-          if (timingSafeEqual(candidate.digest, presented)) name ??= candidate.name
+          if (timingSafeEqual(candidate.digest, presented)) match ??= candidate
         }
-        if (name === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
-        request.consumer = name
+        if (match === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
+        request.consumer = match.name
+        request.consumerIsAdmin = match.admin
       }
     })
   },

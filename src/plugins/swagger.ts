@@ -20,7 +20,8 @@ export default fp(
         },
         tags: [
           { name: 'followers', description: 'Query User Followers' },
-          { name: 'operations', description: 'Health and readiness' }
+          { name: 'quota', description: 'Daily upstream budgets' },
+          { name: 'operations', description: 'Health, readiness and metrics' }
         ],
         components: {
           securitySchemes: {

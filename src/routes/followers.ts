@@ -4,20 +4,23 @@ import { DEFAULT_MAX_COUNT, FollowersPage, FollowersParams, FollowersQuerystring
 import { problemResponses } from '../schemas/problem.js'
 import { SECURITY } from '../plugins/swagger.js'
 
-const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS' } as const
+const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS', stale: 'STALE' } as const
 
 const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/users/:username/followers',
     {
       onRequest: app.authenticate,
+      config: { rateLimit: {} },
       schema: {
         tags: ['followers'],
         summary: "A page of a TikTok user's followers",
         description:
           'Newest followers first. Follow `Link: rel="next"` (or pass the returned `cursor`) while `has_more` is true. ' +
           'Pages are cached: without `cursor` for a few minutes, with a past `cursor` for a day; ' +
-          '`X-Cache` says whether this answer cost TikTok quota. Send `If-None-Match` with the `ETag` to get 304.',
+          '`X-Cache` says whether this answer cost TikTok quota. Send `If-None-Match` with the `ETag` to get 304. ' +
+          'When TikTok fails (5xx, timeout, rate limit, quota spent) and an expired copy is held, it is served with ' +
+          '`X-Cache: STALE` and its `Age`. Each call to TikTok counts against the team\'s and your daily budget (see /v1/quota).',
         security: SECURITY,
         params: FollowersParams,
         querystring: FollowersQuerystring,
@@ -28,7 +31,8 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
             headers: {
               ETag: Type.String({ description: 'Send it back as If-None-Match to get 304' }),
               'Cache-Control': Type.String({ examples: ['private, max-age=300'] }),
-              'X-Cache': Type.String({ enum: ['HIT', 'MISS'], description: 'MISS: this request spent TikTok quota' }),
+              'X-Cache': Type.String({ enum: ['HIT', 'MISS', 'STALE'], description: 'MISS: this request spent TikTok quota; STALE: TikTok failed and an expired copy was served' }),
+              Age: Type.Integer({ description: 'Seconds since the page was fetched from TikTok (HIT and STALE)' }),
               Link: Type.String({ description: 'The next page, while has_more', examples: ['</v1/users/tiktok/followers?max_count=20&cursor=1735689000>; rel="next"'] })
             }
           },
@@ -38,10 +42,10 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
             401: 'Missing or unknown consumer key',
             403: 'The user is private, or TikTok cannot return them',
             404: 'TikTok has no such user',
-            429: 'TikTok rate limit or daily quota reached; see Retry-After',
+            429: 'Rate limit or daily budget reached (yours, the team\'s or TikTok\'s); see Retry-After',
             502: 'TikTok failed, after retries',
-            503: "TikTok unreachable, or it rejects the gateway's credentials or scope",
-            504: 'TikTok timed out, after retries'
+            503: "TikTok unreachable (or paused after repeated failures), the gateway overloaded, or TikTok rejects the gateway's credentials or scope",
+            504: 'TikTok timed out after retries, or the request passed its deadline'
           })
         }
       }
@@ -50,9 +54,12 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // TikTok usernames are case-insensitive: one spelling, one cache entry, one upstream call.
       const username = request.params.username.toLowerCase()
       const { max_count: maxCount = DEFAULT_MAX_COUNT, cursor } = request.query
-      const { page, outcome } = await app.followerPages.get({ username, maxCount, cursor }, request.log)
-      const maxAge = Math.max(0, Math.ceil((page.expiresAt - Date.now()) / 1000))
+      const { page, outcome } = await app.followerPages.get({ username, maxCount, cursor }, { consumer: request.consumer, log: request.log })
+      app.metrics.cacheRequests.inc({ outcome })
+      const now = Date.now()
+      const maxAge = Math.max(0, Math.ceil((page.expiresAt - now) / 1000))
       reply.header('etag', page.etag).header('cache-control', `private, max-age=${maxAge}`).header('x-cache', X_CACHE[outcome])
+      if (outcome === 'hit' || outcome === 'stale') reply.header('age', String(Math.floor((now - page.storedAt) / 1000)))
       if (page.nextCursor !== undefined) {
         const next = `/v1/users/${username}/followers?max_count=${maxCount}&cursor=${page.nextCursor}`
         reply.header('link', `<${next}>; rel="next"`)

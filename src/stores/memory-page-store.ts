@@ -4,27 +4,41 @@ import type { CacheOutcome, PageFetch, PageStore, StoredPage } from './page-stor
 /** Rough bytes an entry costs beyond its body (key, headers, bookkeeping), so many tiny pages still count. */
 const ENTRY_OVERHEAD_BYTES = 256
 
-/** In-process pages bounded by a byte budget; lru-cache's fetch() coalesces concurrent loads of a key. */
+/**
+ * In-process pages bounded by a byte budget; lru-cache's fetch() coalesces concurrent loads of a
+ * key. An entry lives `staleMaxMs` past its page's expiry, to be served stale if a reload fails.
+ */
 export class MemoryPageStore implements PageStore {
   readonly #cache: LRUCache<string, StoredPage, () => Promise<StoredPage>>
+  readonly #staleMaxMs: number
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, staleMaxMs: number) {
+    this.#staleMaxMs = staleMaxMs
     this.#cache = new LRUCache({
       maxSize: maxBytes,
       sizeCalculation: (page, key) => page.body.length + key.length + ENTRY_OVERHEAD_BYTES,
+      // A failed reload keeps the expired page, for the next caller's stale fallback too.
+      noDeleteOnFetchRejection: true,
       fetchMethod: async (_key, _stale, { context, options }) => {
         const page = await context()
-        options.ttl = Math.max(1, page.expiresAt - Date.now())
+        options.ttl = Math.max(1, page.expiresAt + staleMaxMs - Date.now())
         return page
       }
     })
   }
 
   async fetch(key: string, load: () => Promise<StoredPage>): Promise<PageFetch> {
+    const held = this.#cache.peek(key, { allowStale: true })
     const status: LRUCache.Status<string, StoredPage> = {}
-    const page = await this.#cache.fetch(key, { context: load, status })
-    // fetchMethod never resolves undefined, so a settled fetch always has a page.
-    return { page: page as StoredPage, outcome: outcomeOf(status.fetch) }
+    try {
+      const page = await this.#cache.fetch(key, { context: load, status, forceRefresh: held !== undefined && held.expiresAt <= Date.now() })
+      // fetchMethod never resolves undefined, so a settled fetch always has a page.
+      return { page: page as StoredPage, outcome: outcomeOf(status.fetch) }
+    } catch (error) {
+      const stale = this.#cache.peek(key, { allowStale: true })
+      if (stale !== undefined && Date.now() < stale.expiresAt + this.#staleMaxMs) return { page: stale, outcome: 'stale', error }
+      throw error
+    }
   }
 
   async close(): Promise<void> {

@@ -1,17 +1,26 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config.js'
 import { failure, type FailureDetails, type GatewayError } from '../errors.js'
 import { secondsUntilNextUtcDay } from '../utc-day.js'
-import { HttpClient, type UpstreamReply } from './http-client.js'
+import type { BreakerState } from './circuit-breaker.js'
+import { HttpClient, type UpstreamCall, type UpstreamReply } from './http-client.js'
 import { TokenManager, type IssuedToken } from './token-manager.js'
 import { wire, type ApiError, type FollowersData, type FollowersRequest } from './wire.js'
 
 export interface ResearchApiOptions extends UpstreamConfig {
   logger: FastifyBaseLogger
   dispatcher?: Dispatcher
-  now?: () => number
+  now: () => number
+  onCall?: (call: UpstreamCall) => void
+}
+
+export interface CallContext {
+  log?: FastifyBaseLogger
+  /** Runs before every research call is sent, retries included (quota reservation). */
+  beforeAttempt?: () => Promise<void>
 }
 
 /** When TikTok rate-limits without saying for how long. */
@@ -27,7 +36,7 @@ export class ResearchApi {
 
   constructor(options: ResearchApiOptions) {
     this.#options = options
-    this.#now = options.now ?? Date.now
+    this.#now = options.now
     this.#http = new HttpClient(options)
     this.#tokens = new TokenManager(() => this.#exchangeToken(), this.#now)
   }
@@ -37,17 +46,24 @@ export class ResearchApi {
     return this.#credentialsRejected
   }
 
-  async queryUserFollowers(query: FollowersRequest, log: FastifyBaseLogger = this.#options.logger): Promise<FollowersData> {
+  get breakerState(): BreakerState {
+    return this.#http.breaker.state
+  }
+
+  async queryUserFollowers(query: FollowersRequest, { log = this.#options.logger, beforeAttempt }: CallContext = {}): Promise<FollowersData> {
     const body = JSON.stringify(query)
-    for (let renewed = false; ; renewed = true) {
+    let renewed = false
+    let waited = false
+    for (;;) {
       const token = await this.#tokens.get()
-      const reply = await this.#http.post(
-        'followers',
-        '/v2/research/user/followers/',
-        { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      const reply = await this.#http.post({
+        endpoint: 'followers',
+        path: '/v2/research/user/followers/',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body,
-        log
-      )
+        log,
+        beforeAttempt
+      })
       // Error replies may carry `"data": {}`, so the envelope's two halves are checked apart.
       const json = reply.json as { data?: unknown; error?: unknown } | undefined
       const error = wire.apiError.Check(json?.error) ? json?.error : undefined
@@ -57,7 +73,16 @@ export class ResearchApi {
       }
       // A token can be revoked or expire early: exchange once and retry once.
       if (error?.code === 'access_token_invalid' && !renewed) {
+        renewed = true
         this.#tokens.invalidate(token)
+        continue
+      }
+      // A short rate-limit pause is cheaper waited out here than passed on to every consumer.
+      const retryAfter = retryAfterHeader(reply.headers)
+      if (isRateLimited(reply, error) && retryAfter !== undefined && retryAfter <= this.#options.retryAfterMaxWaitSeconds && !waited) {
+        waited = true
+        log.info({ retryAfter }, 'TikTok rate-limited the gateway; waiting before one retry')
+        await sleep(retryAfter * 1000)
         continue
       }
       if (error?.code === 'invalid_params') throw invalidParamsFailure(error, query.username)
@@ -72,7 +97,13 @@ export class ResearchApi {
   async #exchangeToken(): Promise<IssuedToken> {
     const { clientKey, clientSecret, logger } = this.#options
     const form = new URLSearchParams({ client_key: clientKey, client_secret: clientSecret, grant_type: 'client_credentials' })
-    const reply = await this.#http.post('token', '/v2/oauth/token/', { 'content-type': 'application/x-www-form-urlencoded' }, form.toString(), logger)
+    const reply = await this.#http.post({
+      endpoint: 'token',
+      path: '/v2/oauth/token/',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+      log: logger
+    })
     if (reply.status === 200 && wire.tokenResponse.Check(reply.json)) {
       this.#credentialsRejected = false
       logger.info({ expiresIn: reply.json.expires_in }, 'obtained a TikTok client access token')
@@ -108,7 +139,7 @@ function upstreamFailure(reply: UpstreamReply, error: ApiError | undefined, now:
     case 'access_token_invalid':
       return failure('GW_CREDENTIALS_REJECTED', 'TikTok rejected a freshly issued access token', details)
   }
-  if (error?.code === 'rate_limit_exceeded' || reply.status === 429) {
+  if (isRateLimited(reply, error)) {
     return failure('GW_RATE_LIMITED', 'TikTok is rate-limiting the gateway; retry after the indicated delay', {
       ...details,
       retryAfterSeconds: retryAfterHeader(reply.headers) ?? DEFAULT_RATE_LIMIT_RETRY_SECONDS
@@ -137,6 +168,10 @@ function invalidParamsFailure({ code, message, log_id: logId }: ApiError, userna
     return failure('GW_UPSTREAM_ERROR', 'TikTok answered "Invalid count or cursor", a known transient fault of the Research API; retry the request', details)
   }
   return failure('GW_INVALID_REQUEST', `TikTok rejected the request: ${message}`, details)
+}
+
+function isRateLimited(reply: UpstreamReply, error: ApiError | undefined): boolean {
+  return error?.code === 'rate_limit_exceeded' || (reply.status === 429 && error?.code !== 'daily_quota_limit_exceeded')
 }
 
 function retryAfterHeader(headers: IncomingHttpHeaders): number | undefined {

@@ -1,0 +1,67 @@
+import fp from 'fastify-plugin'
+import type { Dispatcher } from 'undici'
+import type { Config } from '../config.js'
+import { Metrics } from '../metrics.js'
+import { FollowerPages } from '../services/follower-pages.js'
+import { Quota } from '../services/quota.js'
+import { MemoryCounterStore } from '../stores/memory-counter-store.js'
+import { MemoryPageStore } from '../stores/memory-page-store.js'
+import { ResearchApi } from '../upstream/research-api.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    followerPages: FollowerPages
+    researchApi: ResearchApi
+    quota: Quota
+    metrics: Metrics
+  }
+}
+
+export interface ServicesOptions {
+  config: Config
+  dispatcher?: Dispatcher
+  now: () => number
+}
+
+/** Wires the stores, the upstream client, the services and their metrics; closes them with the app. */
+export default fp<ServicesOptions>(
+  async (app, { config, dispatcher, now }) => {
+    const budgets = new Map(config.consumers.map((consumer) => [consumer.name, consumer.dailyBudget]))
+    const quota = new Quota({
+      store: new MemoryCounterStore(),
+      teamBudget: config.dailyRequestBudget,
+      consumerBudget: (consumer) => budgets.get(consumer) ?? config.anonymousDailyBudget,
+      consumers: [...budgets.keys(), ...(config.allowAnonymous ? ['anonymous'] : [])],
+      now
+    })
+    const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, onCall: (call) => metrics.upstreamCall(call) })
+    const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState })
+    const store = new MemoryPageStore(config.cache.maxBytes, config.cache.staleMaxAgeSeconds * 1000)
+
+    app.decorate('quota', quota)
+    app.decorate('metrics', metrics)
+    app.decorate('researchApi', api)
+    app.decorate(
+      'followerPages',
+      new FollowerPages({
+        api,
+        store,
+        quota,
+        ttlLatestSeconds: config.cache.ttlLatestSeconds,
+        ttlHistorySeconds: config.cache.ttlHistorySeconds,
+        deadlineMs: config.requestDeadlineMs
+      })
+    )
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.requestDuration.observe(
+        { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },
+        reply.elapsedTime / 1000
+      )
+      done()
+    })
+    app.addHook('onClose', async () => {
+      await Promise.all([api.close(), store.close()])
+    })
+  },
+  { name: 'services' }
+)

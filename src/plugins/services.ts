@@ -36,7 +36,7 @@ export default fp<ServicesOptions>(
     })
     const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, onCall: (call) => metrics.upstreamCall(call) })
     const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState })
-    const store = new MemoryPageStore(config.cache.maxBytes, config.cache.staleMaxAgeSeconds * 1000)
+    const store = new MemoryPageStore(config.cache.maxBytes, config.cache.staleMaxAgeSeconds * 1000, now)
 
     app.decorate('quota', quota)
     app.decorate('metrics', metrics)
@@ -49,7 +49,8 @@ export default fp<ServicesOptions>(
         quota,
         ttlLatestSeconds: config.cache.ttlLatestSeconds,
         ttlHistorySeconds: config.cache.ttlHistorySeconds,
-        deadlineMs: config.requestDeadlineMs
+        deadlineMs: config.requestDeadlineMs,
+        now
       })
     )
     app.addHook('onResponse', (request, reply, done) => {

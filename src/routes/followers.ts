@@ -54,12 +54,13 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // TikTok usernames are case-insensitive: one spelling, one cache entry, one upstream call.
       const username = request.params.username.toLowerCase()
       const { max_count: maxCount = DEFAULT_MAX_COUNT, cursor } = request.query
-      const { page, outcome } = await app.followerPages.get({ username, maxCount, cursor }, { consumer: request.consumer, log: request.log })
+      const { page, outcome, ageSeconds, freshSeconds } = await app.followerPages.get(
+        { username, maxCount, cursor },
+        { consumer: request.consumer, log: request.log }
+      )
       app.metrics.cacheRequests.inc({ outcome })
-      const now = Date.now()
-      const maxAge = Math.max(0, Math.ceil((page.expiresAt - now) / 1000))
-      reply.header('etag', page.etag).header('cache-control', `private, max-age=${maxAge}`).header('x-cache', X_CACHE[outcome])
-      if (outcome === 'hit' || outcome === 'stale') reply.header('age', String(Math.floor((now - page.storedAt) / 1000)))
+      reply.header('etag', page.etag).header('cache-control', `private, max-age=${freshSeconds}`).header('x-cache', X_CACHE[outcome])
+      if (outcome === 'hit' || outcome === 'stale') reply.header('age', String(ageSeconds))
       if (page.nextCursor !== undefined) {
         const next = `/v1/users/${username}/followers?max_count=${maxCount}&cursor=${page.nextCursor}`
         reply.header('link', `<${next}>; rel="next"`)

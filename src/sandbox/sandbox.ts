@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyError, type FastifyReply } from 'fastify'
 import { followersPage } from './followers.js'
 
@@ -10,6 +12,26 @@ export interface SandboxOptions {
   /** Lifetime of issued tokens (expires_in), 7200 s like TikTok's. */
   tokenTtlSeconds?: number
   now?: () => number
+  faults?: Faults
+}
+
+/** Faults the followers endpoint injects; each rate is the chance (0 to 1) per call. */
+export interface Faults {
+  /** Added before every answer. */
+  latencyMs?: number
+  /** 500 internal_error. */
+  errorRate?: number
+  /** A 504 with an HTML body, as TikTok's edge sends. */
+  edgeTimeoutRate?: number
+  /** The connection is reset without an answer. */
+  resetRate?: number
+  /** No answer at all, until the sandbox closes. */
+  hangRate?: number
+  /** 429 rate_limit_exceeded with this Retry-After. */
+  rateLimitRate?: number
+  rateLimitRetryAfterSeconds?: number
+  /** Every call: 429 daily_quota_limit_exceeded. */
+  quotaExhausted?: boolean
 }
 
 export interface SandboxStats {
@@ -22,6 +44,10 @@ export interface Sandbox {
   stats: SandboxStats
   /** Invalidates every issued token, as a revocation on TikTok's side would. */
   revokeTokens(): void
+  /** Replaces the injected faults. */
+  setFaults(faults: Faults): void
+  /** Emits 'followers' as each followers call arrives (before any fault), and 'answered' once its answer is sent. */
+  events: EventEmitter
   close(): Promise<void>
 }
 
@@ -32,9 +58,12 @@ export interface Sandbox {
  */
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const { clientKey, clientSecret, host = '127.0.0.1', port = 0, tokenTtlSeconds = 7200, now = Date.now } = options
+  let faults = options.faults ?? {}
   const tokens = new Map<string, number>()
   const stats: SandboxStats = { tokenExchanges: 0, followerCalls: 0 }
-  const app = Fastify({ logger: false })
+  const events = new EventEmitter()
+  // Hanging calls must not hold close() up.
+  const app = Fastify({ logger: false, forceCloseConnections: true })
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
@@ -52,8 +81,15 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     return { access_token: token, expires_in: tokenTtlSeconds, token_type: 'Bearer' }
   })
 
+  app.addHook('onResponse', async (request) => {
+    if (request.url === '/v2/research/user/followers/') events.emit('answered')
+  })
+
   app.post('/v2/research/user/followers/', async (request, reply) => {
     stats.followerCalls++
+    events.emit('followers')
+    const fault = await injectFault(faults, reply)
+    if (fault !== undefined) return fault
     const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1]
     const expiresAt = token === undefined ? undefined : tokens.get(token)
     if (expiresAt === undefined || expiresAt <= now()) {
@@ -79,8 +115,34 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     url: address,
     stats,
     revokeTokens: () => tokens.clear(),
+    setFaults: (next) => {
+      faults = next
+    },
+    events,
     close: () => app.close()
   }
+}
+
+const chance = (rate = 0): boolean => Math.random() < rate
+
+/** Answers with an injected fault, or returns undefined to answer normally. */
+async function injectFault(faults: Faults, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  if (faults.latencyMs) await sleep(faults.latencyMs)
+  if (chance(faults.hangRate)) return new Promise<never>(() => {})
+  if (chance(faults.resetRate)) {
+    reply.raw.socket?.destroy()
+    return reply.hijack()
+  }
+  if (faults.quotaExhausted) return apiError(reply, 429, 'daily_quota_limit_exceeded', 'Daily quota limit exceeded')
+  if (chance(faults.rateLimitRate)) {
+    reply.header('retry-after', String(faults.rateLimitRetryAfterSeconds ?? 1))
+    return apiError(reply, 429, 'rate_limit_exceeded', 'API rate limit exceeded')
+  }
+  if (chance(faults.errorRate)) return apiError(reply, 500, 'internal_error', 'Something went wrong. Please try again later.')
+  if (chance(faults.edgeTimeoutRate)) {
+    return reply.code(504).type('text/html').send('<html><body><h1>504 Gateway Time-out</h1></body></html>')
+  }
+  return undefined
 }
 
 function apiError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {

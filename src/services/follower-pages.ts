@@ -26,6 +26,14 @@ export interface FollowerPagesOptions {
   ttlLatestSeconds: number
   ttlHistorySeconds: number
   deadlineMs: number
+  now: () => number
+}
+
+export interface FollowersResult extends PageFetch {
+  /** Seconds since the page came from TikTok. */
+  ageSeconds: number
+  /** Seconds the page stays fresh; 0 once expired. */
+  freshSeconds: number
 }
 
 /**
@@ -41,13 +49,18 @@ export class FollowerPages {
     this.#options = options
   }
 
-  async get(query: FollowersQuery, caller: Caller): Promise<PageFetch> {
+  async get(query: FollowersQuery, caller: Caller): Promise<FollowersResult> {
     const { username, maxCount, cursor } = query
     const key = `followers:${username}:${maxCount}:${cursor ?? 'latest'}`
     const result = await withDeadline(this.#options.store.fetch(key, () => this.#load(query, caller)), this.#options.deadlineMs)
     if (result.outcome === 'stale' && !servesStale(result.error)) throw result.error
     if (result.outcome === 'stale') caller.log.warn({ err: result.error }, 'TikTok failed; serving a stale page')
-    return result
+    const now = this.#options.now()
+    return {
+      ...result,
+      ageSeconds: Math.floor((now - result.page.storedAt) / 1000),
+      freshSeconds: Math.max(0, Math.ceil((result.page.expiresAt - now) / 1000))
+    }
   }
 
   async #load({ username, maxCount, cursor }: FollowersQuery, { consumer, log }: Caller): Promise<StoredPage> {
@@ -67,7 +80,7 @@ export class FollowerPages {
       has_more: data.has_more
     }
     const body = Buffer.from(JSON.stringify(page))
-    const now = Date.now()
+    const now = this.#options.now()
     const history = cursor !== undefined && cursor * 1000 < now
     const ttlSeconds = history ? this.#options.ttlHistorySeconds : this.#options.ttlLatestSeconds
     return {

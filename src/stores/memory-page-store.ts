@@ -11,9 +11,11 @@ const ENTRY_OVERHEAD_BYTES = 256
 export class MemoryPageStore implements PageStore {
   readonly #cache: LRUCache<string, StoredPage, () => Promise<StoredPage>>
   readonly #staleMaxMs: number
+  readonly #now: () => number
 
-  constructor(maxBytes: number, staleMaxMs: number) {
+  constructor(maxBytes: number, staleMaxMs: number, now: () => number) {
     this.#staleMaxMs = staleMaxMs
+    this.#now = now
     this.#cache = new LRUCache({
       maxSize: maxBytes,
       sizeCalculation: (page, key) => page.body.length + key.length + ENTRY_OVERHEAD_BYTES,
@@ -21,7 +23,7 @@ export class MemoryPageStore implements PageStore {
       noDeleteOnFetchRejection: true,
       fetchMethod: async (_key, _stale, { context, options }) => {
         const page = await context()
-        options.ttl = Math.max(1, page.expiresAt + staleMaxMs - Date.now())
+        options.ttl = Math.max(1, page.expiresAt + staleMaxMs - now())
         return page
       }
     })
@@ -31,12 +33,12 @@ export class MemoryPageStore implements PageStore {
     const held = this.#cache.peek(key, { allowStale: true })
     const status: LRUCache.Status<string, StoredPage> = {}
     try {
-      const page = await this.#cache.fetch(key, { context: load, status, forceRefresh: held !== undefined && held.expiresAt <= Date.now() })
+      const page = await this.#cache.fetch(key, { context: load, status, forceRefresh: held !== undefined && held.expiresAt <= this.#now() })
       // fetchMethod never resolves undefined, so a settled fetch always has a page.
       return { page: page as StoredPage, outcome: outcomeOf(status.fetch) }
     } catch (error) {
       const stale = this.#cache.peek(key, { allowStale: true })
-      if (stale !== undefined && Date.now() < stale.expiresAt + this.#staleMaxMs) return { page: stale, outcome: 'stale', error }
+      if (stale !== undefined && this.#now() < stale.expiresAt + this.#staleMaxMs) return { page: stale, outcome: 'stale', error }
       throw error
     }
   }

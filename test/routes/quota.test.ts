@@ -1,0 +1,89 @@
+import t from 'tap'
+import { secondsUntilNextUtcDay } from '../../src/utc-day.js'
+import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
+
+const ALICE = { authorization: `Bearer ${KEYS.alice}` }
+const BOB = { authorization: `Bearer ${KEYS.bob}` }
+const NO_RATE_LIMIT = { RATE_LIMIT_PER_MINUTE: '100000' }
+
+t.test('200 concurrent cold requests with a team budget of 50 make exactly 50 upstream calls; the rest are 429 until 00:00 UTC', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t, { ...NO_RATE_LIMIT, DAILY_REQUEST_BUDGET: '50', UPSTREAM_RETRIES: '0' })
+  const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => app.inject(`/v1/users/user${i}/followers`)))
+  const refusals = responses.filter((res) => res.statusCode === 429)
+  t.equal(responses.filter((res) => res.statusCode === 200).length, 50)
+  t.equal(refusals.length, 150)
+  t.equal(sandbox.stats.followerCalls, 50)
+  const refused = refusals[0]
+  t.match(refused.json(), { type: 'urn:tiktok-research-gateway:problem:daily-quota-exhausted', status: 429 })
+  t.ok(Math.abs(Number(refused.headers['retry-after']) - secondsUntilNextUtcDay(Date.now())) <= 1, 'Retry-After runs to 00:00 UTC')
+})
+
+t.test('cache hits never spend quota', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t, { DAILY_REQUEST_BUDGET: '1' })
+  for (let i = 0; i < 10; i++) t.equal((await app.inject('/v1/users/someone/followers')).statusCode, 200)
+  t.equal(sandbox.stats.followerCalls, 1)
+  t.equal((await app.inject('/v1/users/other/followers')).statusCode, 429, 'a new page needs budget')
+  t.match((await app.inject('/v1/quota')).json(), { team: { limit: 1, used: 1, remaining: 0 } })
+})
+
+t.test('a consumer over its daily budget gets 429 while others and its cached pages still work', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS, CONSUMER_DAILY_BUDGETS: 'bob:2' })
+  t.equal((await app.inject({ url: '/v1/users/a/followers', headers: BOB })).statusCode, 200)
+  t.equal((await app.inject({ url: '/v1/users/b/followers', headers: BOB })).statusCode, 200)
+  const third = await app.inject({ url: '/v1/users/c/followers', headers: BOB })
+  t.equal(third.statusCode, 429)
+  t.match(third.json(), { type: 'urn:tiktok-research-gateway:problem:consumer-budget-exhausted', detail: /"bob" has made its 2 upstream calls/ })
+  t.ok(Number(third.headers['retry-after']) > 0)
+  t.equal((await app.inject({ url: '/v1/users/a/followers', headers: BOB })).headers['x-cache'], 'HIT', 'cached pages cost nothing')
+  t.equal((await app.inject({ url: '/v1/users/c/followers', headers: ALICE })).statusCode, 200, 'alice has her own budget')
+  t.equal(sandbox.stats.followerCalls, 3)
+})
+
+t.test('budgets reset at 00:00 UTC', async (t) => {
+  let now = Date.parse('2026-11-25T23:59:00Z')
+  const { app } = await sandboxGateway(t, { DAILY_REQUEST_BUDGET: '1' }, {}, () => now)
+  t.equal((await app.inject('/v1/users/a/followers')).statusCode, 200)
+  const refused = await app.inject('/v1/users/b/followers')
+  t.equal(refused.statusCode, 429)
+  t.equal(refused.headers['retry-after'], '60')
+  now = Date.parse('2026-11-26T00:00:01Z')
+  t.equal((await app.inject('/v1/users/b/followers')).statusCode, 200)
+  t.match((await app.inject('/v1/quota')).json(), { day: '2026-11-26', resets_at: '2026-11-27T00:00:00.000Z', team: { used: 1 } })
+})
+
+t.test("TikTok's daily_quota_limit_exceeded marks the day spent: no further upstream calls until the reset", async (t) => {
+  const { app, sandbox } = await sandboxGateway(t, {}, { faults: { quotaExhausted: true } })
+  const first = await app.inject('/v1/users/a/followers')
+  t.equal(first.statusCode, 429)
+  t.match(first.json(), { type: 'urn:tiktok-research-gateway:problem:daily-quota-exhausted', code: 'daily_quota_limit_exceeded' })
+  sandbox.setFaults({})
+  const second = await app.inject('/v1/users/b/followers')
+  t.equal(second.statusCode, 429)
+  t.equal(sandbox.stats.followerCalls, 1, 'the gateway stopped calling')
+  t.match((await app.inject('/v1/quota')).json(), { team: { used: 20000, remaining: 0 } })
+})
+
+t.test('GET /v1/quota shows the team and the caller; an admin sees every consumer', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, GATEWAY_ADMIN_KEYS: 'ops:ops-key-0123456789', CONSUMER_DAILY_BUDGETS: 'bob:7' })
+  await app.inject({ url: '/v1/users/a/followers', headers: ALICE })
+  await app.inject({ url: '/v1/users/b/followers', headers: ALICE })
+  const alice = (await app.inject({ url: '/v1/quota', headers: ALICE })).json()
+  t.same(alice.team, { limit: 20000, used: 2, remaining: 19998 })
+  t.same(alice.consumers, { alice: { limit: 5000, used: 2, remaining: 4998 } })
+  const admin = (await app.inject({ url: '/v1/quota', headers: { 'x-api-key': 'ops-key-0123456789' } })).json()
+  t.same(Object.keys(admin.consumers), ['alice', 'bob', 'ops'])
+  t.same(admin.consumers.bob, { limit: 7, used: 0, remaining: 7 })
+  t.equal((await app.inject('/v1/quota')).statusCode, 401)
+})
+
+t.test('each consumer has its own request rate limit', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' })
+  for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/v1/users/a/followers', headers: ALICE })).statusCode, 200)
+  const limited = await app.inject({ url: '/v1/users/a/followers', headers: ALICE })
+  t.equal(limited.statusCode, 429)
+  t.equal(limited.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.match(limited.json(), { type: 'urn:tiktok-research-gateway:problem:consumer-rate-limited', detail: /"alice" sent more than 3 requests a minute/ })
+  t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60)
+  t.equal((await app.inject({ url: '/v1/users/a/followers', headers: BOB })).statusCode, 200, 'bob is not limited by alice')
+  t.equal(sandbox.stats.followerCalls, 1)
+})

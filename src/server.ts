@@ -25,6 +25,16 @@ if (sandbox) {
   )
 }
 
+// Once closing, answers to in-flight requests end their connections: a kept-alive socket would
+// otherwise hold server.close() open until the client drops it.
+let closing = false
+app.addHook('preClose', async () => {
+  closing = true
+})
+app.addHook('onSend', async (_request, reply) => {
+  if (closing) reply.header('connection', 'close')
+})
+
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'shutting down after an error')
   else app.log.info({ signal }, 'shutting down')

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { SANDBOX_CREDENTIALS } from '../src/config.js'
+import { startSandbox } from '../src/sandbox/sandbox.js'
 
 const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url))
 
@@ -19,17 +21,22 @@ function startServer(t: Test, env: NodeJS.ProcessEnv) {
   return { child, exited, output: () => output }
 }
 
-t.test('without credentials the gateway serves the sandbox, says so loudly, and exits 0 on SIGTERM', async (t) => {
-  const server = startServer(t, {})
-  const listening = await new Promise<string>((resolve, reject) => {
+/** Resolves with the base URL once the server logs that it listens. */
+function listening(server: ReturnType<typeof startServer>): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     server.child.stdout.on('data', () => {
       const match = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(server.output())
       if (match) resolve(match[1])
     })
     server.exited.then(() => reject(new Error(server.output())))
   })
+}
+
+t.test('without credentials the gateway serves the sandbox, says so loudly, and exits 0 on SIGTERM', async (t) => {
+  const server = startServer(t, {})
+  const base = await listening(server)
   t.match(server.output(), /"level":40,.*SANDBOX MODE/)
-  const res = await fetch(`${listening}/v1/users/someone/followers?max_count=2`)
+  const res = await fetch(`${base}/v1/users/someone/followers?max_count=2`)
   t.equal(res.status, 200)
   t.equal(((await res.json()) as { followers: unknown[] }).followers.length, 2)
   server.child.kill('SIGTERM')
@@ -43,4 +50,25 @@ t.test('NODE_ENV=production without credentials exits non-zero naming the missin
   const [code] = await server.exited
   t.equal(code, 1)
   t.match(server.output(), /missing TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET/)
+})
+
+t.test('SIGTERM with 50 requests in flight: every one completes, then the process exits 0', async (t) => {
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults: { latencyMs: 300 } })
+  t.teardown(() => sandbox.close())
+  const server = startServer(t, {
+    TIKTOK_API_BASE_URL: sandbox.url,
+    TIKTOK_CLIENT_KEY: SANDBOX_CREDENTIALS.clientKey,
+    TIKTOK_CLIENT_SECRET: SANDBOX_CREDENTIALS.clientSecret,
+    GATEWAY_ALLOW_ANONYMOUS: 'true'
+  })
+  const base = await listening(server)
+  let arrived = 0
+  const allArrived = new Promise<void>((resolve) => sandbox.events.on('followers', () => ++arrived === 50 && resolve()))
+  const responses = Array.from({ length: 50 }, (_, i) => fetch(`${base}/v1/users/inflight${i}/followers`))
+  await allArrived
+  server.child.kill('SIGTERM')
+  const statuses = await Promise.all(responses.map(async (pending) => (await pending).status))
+  t.same(statuses, Array(50).fill(200))
+  const [code] = await server.exited
+  t.equal(code, 0)
 })

@@ -13,7 +13,7 @@ import pino from 'pino'
 import { Agent, request } from 'undici'
 import { buildApp } from '../src/app.js'
 import { loadConfig, SANDBOX_CREDENTIALS } from '../src/config.js'
-import { startSandbox } from '../src/sandbox/sandbox.js'
+import { startSandbox, type Faults } from '../src/sandbox/sandbox.js'
 import type { LoadResult, LoadSpec } from './load.js'
 
 export interface BenchOptions {
@@ -22,7 +22,7 @@ export interface BenchOptions {
 
 const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url))
 const CONSUMER_KEY = 'bench-consumer-key-0123456789'
-const AUTH = { authorization: `Bearer ${CONSUMER_KEY}` }
+export const AUTH = { authorization: `Bearer ${CONSUMER_KEY}` }
 const HIT_PATH = '/v1/users/benchmark/followers?max_count=100'
 
 function settings({ quick }: BenchOptions) {
@@ -32,7 +32,7 @@ function settings({ quick }: BenchOptions) {
 }
 
 /** Runs autocannon in a child process. */
-function load(spec: LoadSpec): Promise<LoadResult> {
+export function load(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import=tsx', LOAD, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
@@ -84,14 +84,15 @@ async function listen(server: Server): Promise<string> {
 const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '1000000000', DAILY_REQUEST_BUDGET: '1000000000', CONSUMER_DAILY_BUDGET: '1000000000' }
 
 /** The sandbox and a gateway in front of it, logging at info as deployed (to /dev/null). */
-async function startStack(env: NodeJS.ProcessEnv = {}) {
-  const sandbox = await startSandbox(SANDBOX_CREDENTIALS)
+export async function startStack(env: NodeJS.ProcessEnv = {}, faults: Faults = {}) {
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults })
   const config = loadConfig({ TIKTOK_API_BASE_URL: sandbox.url, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...UNLIMITED, ...env })
   const gateway = await buildApp({ config, logStream: pino.destination({ dest: '/dev/null', sync: false }) })
   const url = await gateway.listen({ host: '127.0.0.1', port: 0 })
   return {
     sandbox,
     url,
+    gateway,
     async close() {
       await gateway.close()
       await sandbox.close()

@@ -9,8 +9,11 @@ export interface LoadSpec {
   connections: number
   durationSeconds: number
   headers?: Record<string, string>
-  /** Each request asks for a page never asked before: GET a gateway path, or POST the sandbox. */
-  distinct?: { kind: 'gateway' | 'upstream'; prefix: string }
+  /**
+   * Each request asks for a page never asked before (GET a gateway path, or POST the sandbox), or,
+   * with `pool`, for one of that many users in turn.
+   */
+  distinct?: { kind: 'gateway' | 'upstream'; prefix: string; pool?: number }
 }
 
 export interface LoadResult {
@@ -23,10 +26,10 @@ export interface LoadResult {
   non2xx: number
 }
 
-function distinctRequests({ kind, prefix }: NonNullable<LoadSpec['distinct']>): Request[] {
+function distinctRequests({ kind, prefix, pool = Infinity }: NonNullable<LoadSpec['distinct']>): Request[] {
   let n = 0
   const setupRequest = (request: Request): Request => {
-    const username = `${prefix}${n++}`
+    const username = `${prefix}${n++ % pool}`
     return kind === 'gateway'
       ? { ...request, path: `/v1/users/${username}/followers?max_count=100` }
       : { ...request, method: 'POST', path: '/v2/research/user/followers/', body: JSON.stringify({ username, max_count: 100 }) }

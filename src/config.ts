@@ -77,6 +77,9 @@ export interface Config {
   maxEventLoopDelayMs: number
 }
 
+/** The consumer name of requests without a key, where anonymous access is allowed. */
+export const ANONYMOUS = 'anonymous'
+
 /** Credentials the built-in sandbox accepts; they never leave this machine. */
 export const SANDBOX_CREDENTIALS = { clientKey: 'sandbox-client-key', clientSecret: 'sandbox-client-secret' }
 
@@ -136,7 +139,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     consumers,
     allowAnonymous: env.GATEWAY_ALLOW_ANONYMOUS || (sandbox && consumers.length === 0),
-    anonymousDailyBudget: budgets.get('anonymous') ?? env.CONSUMER_DAILY_BUDGET,
+    anonymousDailyBudget: budgets.get(ANONYMOUS) ?? env.CONSUMER_DAILY_BUDGET,
     cache: {
       maxBytes: env.CACHE_MAX_BYTES,
       ttlLatestSeconds: env.CACHE_TTL_LATEST_SECONDS,

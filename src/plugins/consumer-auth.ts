@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
-import type { Consumer } from '../config.js'
+import { ANONYMOUS, type Consumer } from '../config.js'
 import { failure } from '../errors.js'
 
 declare module 'fastify' {
@@ -32,7 +32,7 @@ export default fp<ConsumerAuthOptions>(
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const key = presentedKey(request)
       if (key === undefined && allowAnonymous) {
-        request.consumer = 'anonymous'
+        request.consumer = ANONYMOUS
       } else if (key === undefined) {
         throw failure('GW_UNAUTHORIZED', 'Send your consumer key as "Authorization: Bearer <key>" or "X-API-Key: <key>"')
       } else {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
-import type { Config } from '../config.js'
+import { ANONYMOUS, type Config } from '../config.js'
 import { Metrics } from '../metrics.js'
 import { FollowerPages } from '../services/follower-pages.js'
 import { Quota } from '../services/quota.js'
@@ -31,7 +31,7 @@ export default fp<ServicesOptions>(
       store: new MemoryCounterStore(),
       teamBudget: config.dailyRequestBudget,
       consumerBudget: (consumer) => budgets.get(consumer) ?? config.anonymousDailyBudget,
-      consumers: [...budgets.keys(), ...(config.allowAnonymous ? ['anonymous'] : [])],
+      consumers: [...budgets.keys(), ...(config.allowAnonymous ? [ANONYMOUS] : [])],
       now
     })
     const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, onCall: (call) => metrics.upstreamCall(call) })

@@ -28,7 +28,7 @@ export default fp<ServicesOptions>(
   async (app, { config, dispatcher, now }) => {
     const budgets = new Map(config.consumers.map((consumer) => [consumer.name, consumer.dailyBudget]))
     const quota = new Quota({
-      store: new MemoryCounterStore(),
+      store: new MemoryCounterStore(now),
       teamBudget: config.dailyRequestBudget,
       consumerBudget: (consumer) => budgets.get(consumer) ?? config.anonymousDailyBudget,
       consumers: [...budgets.keys(), ...(config.allowAnonymous ? [ANONYMOUS] : [])],

@@ -3,6 +3,11 @@ import type { CounterStore, Limit } from './counter-store.js'
 /** Counters in this process; JavaScript runs `reserve` to completion, which makes it atomic here. */
 export class MemoryCounterStore implements CounterStore {
   readonly #counters = new Map<string, { value: number; expiresAt: number }>()
+  readonly #now: () => number
+
+  constructor(now: () => number) {
+    this.#now = now
+  }
 
   async reserve(limits: readonly Limit[], expiresAt: number): Promise<number> {
     const refused = limits.findIndex(({ key, limit }) => this.#value(key) + 1 > limit)
@@ -23,7 +28,7 @@ export class MemoryCounterStore implements CounterStore {
   #value(key: string): number {
     const counter = this.#counters.get(key)
     if (counter === undefined) return 0
-    if (counter.expiresAt > Date.now()) return counter.value
+    if (counter.expiresAt > this.#now()) return counter.value
     this.#counters.delete(key)
     return 0
   }

@@ -18,6 +18,8 @@ export class MemoryPageStore implements PageStore {
     this.#now = now
     this.#cache = new LRUCache({
       maxSize: maxBytes,
+      // TTLs run on the app's clock, so that tests can move it and nothing reads the real time.
+      perf: { now },
       sizeCalculation: (page, key) => page.body.length + key.length + ENTRY_OVERHEAD_BYTES,
       // A failed reload keeps the expired page, for the next caller's stale fallback too.
       noDeleteOnFetchRejection: true,

@@ -19,7 +19,7 @@ export class TokenManager {
   readonly #exchange: () => Promise<IssuedToken>
   readonly #now: () => number
 
-  constructor(exchange: () => Promise<IssuedToken>, now: () => number = Date.now) {
+  constructor(exchange: () => Promise<IssuedToken>, now: () => number) {
     this.#exchange = exchange
     this.#now = now
   }

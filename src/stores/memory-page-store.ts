@@ -45,6 +45,11 @@ export class MemoryPageStore implements PageStore {
     }
   }
 
+  peekFresh(key: string): StoredPage | undefined {
+    const page = this.#cache.get(key)
+    return page !== undefined && page.expiresAt > this.#now() ? page : undefined
+  }
+
   async close(): Promise<void> {
     this.#cache.clear()
   }

@@ -30,5 +30,7 @@ export interface PageFetch {
  */
 export interface PageStore {
   fetch(key: string, load: () => Promise<StoredPage>): Promise<PageFetch>
+  /** A page that is still fresh in this process's memory, synchronously; undefined otherwise (the hot path of a hit). */
+  peekFresh(key: string): StoredPage | undefined
   close(): Promise<void>
 }

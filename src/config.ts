@@ -18,6 +18,7 @@ const EnvSchema = Type.Object({
   CACHE_TTL_HISTORY_SECONDS: Type.Integer({ minimum: 1, default: 86400 }),
   UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3000 }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 15000 }),
+  UPSTREAM_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
   UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 5, default: 2 }),
   SANDBOX_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100 }),
   GATEWAY_ADMIN_KEYS: Type.String({ default: '' }),
@@ -51,7 +52,9 @@ export interface UpstreamConfig {
   clientKey: string
   clientSecret: string
   connectTimeoutMs: number
+  /** Bounds each attempt as a whole: connect, headers and body. */
   timeoutMs: number
+  maxBodyBytes: number
   retries: number
   /** A 429 whose Retry-After is at most this is waited out and retried once. */
   retryAfterMaxWaitSeconds: number
@@ -132,6 +135,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       clientSecret: env.TIKTOK_CLIENT_SECRET ?? SANDBOX_CREDENTIALS.clientSecret,
       connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_MS,
       timeoutMs: env.UPSTREAM_TIMEOUT_MS,
+      maxBodyBytes: env.UPSTREAM_MAX_BODY_BYTES,
       retries: env.UPSTREAM_RETRIES,
       retryAfterMaxWaitSeconds: env.UPSTREAM_RETRY_AFTER_MAX_WAIT_SECONDS,
       breakerFailureThreshold: env.BREAKER_FAILURE_THRESHOLD,

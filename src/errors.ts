@@ -5,6 +5,8 @@ export interface FailureDetails {
   upstreamCode?: string
   logId?: string
   retryAfterSeconds?: number
+  /** The consumer a failure is about (a spent consumer budget), so that it is never passed to another consumer. */
+  consumer?: string
 }
 
 export type GatewayError = Error & FailureDetails & { code: string; statusCode: number }
@@ -40,6 +42,10 @@ export function failure(kind: FailureKind, detail: string, details: FailureDetai
   const { cause, ...rest } = details
   const error = new constructors[kind](detail, { cause })
   return Object.assign(error, rest) as GatewayError
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof Error && typeof (err as Partial<GatewayError>).statusCode === 'number' && typeof (err as Partial<GatewayError>).code === 'string'
 }
 
 export function titleOf(code: string): string | undefined {

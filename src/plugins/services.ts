@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
 import { ANONYMOUS, type Config } from '../config.js'
 import { Metrics } from '../metrics.js'
-import { FollowerPages } from '../services/follower-pages.js'
+import { Pages } from '../services/pages.js'
 import { Quota } from '../services/quota.js'
 import { MemoryCounterStore } from '../stores/memory-counter-store.js'
 import { MemoryPageStore } from '../stores/memory-page-store.js'
@@ -10,7 +10,7 @@ import { ResearchApi } from '../upstream/research-api.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    followerPages: FollowerPages
+    pages: Pages
     researchApi: ResearchApi
     quota: Quota
     metrics: Metrics
@@ -42,8 +42,8 @@ export default fp<ServicesOptions>(
     app.decorate('metrics', metrics)
     app.decorate('researchApi', api)
     app.decorate(
-      'followerPages',
-      new FollowerPages({
+      'pages',
+      new Pages({
         api,
         store,
         quota,

@@ -54,7 +54,7 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // TikTok usernames are case-insensitive: one spelling, one cache entry, one upstream call.
       const username = request.params.username.toLowerCase()
       const { max_count: maxCount = DEFAULT_MAX_COUNT, cursor } = request.query
-      const { page, outcome, ageSeconds, freshSeconds } = await app.followerPages.get(
+      const { page, outcome, ageSeconds, freshSeconds } = await app.pages.followers(
         { username, maxCount, cursor },
         { consumer: request.consumer, log: request.log }
       )

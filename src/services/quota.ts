@@ -42,7 +42,7 @@ export class Quota {
       throw failure(
         'GW_CONSUMER_BUDGET_EXHAUSTED',
         `"${consumer}" has made its ${limits[1].limit} upstream calls for today; cached pages are still served, and the budget resets at 00:00 UTC`,
-        { retryAfterSeconds }
+        { retryAfterSeconds, consumer }
       )
     }
   }

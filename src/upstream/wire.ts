@@ -6,8 +6,12 @@ import Compile from 'typebox/compile'
  * with compiled validators: the dynamic checker was a tenth of a cache miss's CPU.
  */
 
+/** The latest cursor the gateway accepts or believes: 2100-01-01, in unix seconds. */
+export const MAX_CURSOR = 4_102_444_800
+
 const TokenResponse = Type.Object({
-  access_token: Type.String({ minLength: 1 }),
+  // Visible ASCII only: a token that could not travel in a header is refused here, before any call is charged.
+  access_token: Type.String({ pattern: '^[\\x21-\\x7E]+$' }),
   expires_in: Type.Integer({ minimum: 1 }),
   token_type: Type.String()
 })
@@ -32,7 +36,7 @@ const UserFollower = Type.Object({
 
 const FollowersData = Type.Object({
   user_followers: Type.Array(UserFollower),
-  cursor: Type.Integer(),
+  cursor: Type.Integer({ minimum: 0, maximum: MAX_CURSOR }),
   has_more: Type.Boolean()
 })
 export type FollowersData = Static<typeof FollowersData>

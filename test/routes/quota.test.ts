@@ -1,6 +1,7 @@
 import t from 'tap'
+import { MockAgent } from 'undici'
 import { secondsUntilNextUtcDay } from '../../src/utc-day.js'
-import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
+import { buildGateway, GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 const BOB = { authorization: `Bearer ${KEYS.bob}` }
@@ -87,4 +88,31 @@ t.test('each consumer has its own request rate limit', async (t) => {
   t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60)
   t.equal((await app.inject({ url: '/v1/users/a/followers', headers: BOB })).statusCode, 200, 'bob is not limited by alice')
   t.equal(sandbox.stats.followerCalls, 1)
+})
+
+t.test("a coalesced caller never gets another consumer's refusal: it loads again under its own budget", async (t) => {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  t.teardown(() => agent.close())
+  const tiktok = agent.get('https://open.tiktokapis.com')
+  tiktok.intercept({ path: '/v2/oauth/token/', method: 'POST' }).reply(200, { access_token: 'clt.x', expires_in: 7200, token_type: 'Bearer' }).persist()
+  const followers = { path: '/v2/research/user/followers/', method: 'POST' }
+  // Alice's first attempt fails slowly; her retry is refused by her spent budget while bob waits on her load.
+  tiktok.intercept(followers).reply(500, { data: {}, error: { code: 'internal_error', message: '', log_id: 'L' } }).delay(200)
+  tiktok.intercept(followers).reply(200, { data: { user_followers: [], cursor: 1, has_more: false }, error: { code: 'ok', message: '', log_id: 'L' } })
+  const { app } = await buildGateway(
+    t,
+    { TIKTOK_CLIENT_KEY: 'k', TIKTOK_CLIENT_SECRET: 's', GATEWAY_API_KEYS, CONSUMER_DAILY_BUDGETS: 'alice:1', UPSTREAM_RETRIES: '1' },
+    { dispatcher: agent }
+  )
+  const [alice, bob] = await Promise.all([
+    app.inject({ url: '/v1/users/shared/followers', headers: ALICE }),
+    app.inject({ url: '/v1/users/shared/followers', headers: BOB })
+  ])
+  t.equal(alice.statusCode, 429)
+  t.match(alice.json(), { type: 'urn:tiktok-research-gateway:problem:consumer-budget-exhausted', detail: /"alice"/ })
+  t.equal(bob.statusCode, 200, 'bob gets the page, loaded under his own budget')
+  t.notMatch(bob.body + JSON.stringify(bob.headers), /alice/)
+  t.match((await app.inject({ url: '/v1/quota', headers: BOB })).json(), { team: { used: 2 }, consumers: { bob: { used: 1 } } })
+  agent.assertNoPendingInterceptors()
 })

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http'
+import { once } from 'node:events'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { MockAgent } from 'undici'
@@ -133,4 +134,113 @@ t.test('an upstream that resets the connection is a 502', async (t) => {
   const res = await app.inject('/v1/users/someone/followers')
   t.equal(res.statusCode, 502)
   t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-error' })
+})
+
+/** A loopback TikTok that issues tokens and answers followers calls with `followers`. */
+function scriptedTikTok(followers: (response: ServerResponse) => void): Server {
+  return createServer((request, response) => {
+    if (request.url === '/v2/oauth/token/') {
+      response.setHeader('content-type', 'application/json')
+      response.end(JSON.stringify({ access_token: 'clt.real', expires_in: 7200, token_type: 'Bearer' }))
+    } else {
+      followers(response)
+    }
+  })
+}
+
+t.test('a reply larger than UPSTREAM_MAX_BODY_BYTES is cut off as soon as it passes the limit: a 502, and the upstream socket is closed', async (t) => {
+  let upstreamClosed!: Promise<unknown>
+  const server = scriptedTikTok((response) => {
+    // An endless body: only the gateway giving up can end it.
+    response.setHeader('content-type', 'application/json')
+    const chunk = Buffer.alloc(64 * 1024, 'x')
+    const pump = () => {
+      while (response.write(chunk));
+    }
+    response.on('drain', pump)
+    upstreamClosed = once(response, 'close')
+    pump()
+  })
+  const { app } = await buildGateway(t, { ...LIVE, TIKTOK_API_BASE_URL: await listen(t, server), UPSTREAM_RETRIES: '0', UPSTREAM_MAX_BODY_BYTES: '100000' })
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 502)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-error', detail: /larger than 100000 bytes/ })
+  await upstreamClosed
+})
+
+t.test('UPSTREAM_TIMEOUT_MS bounds the whole attempt: a trickling body is a 504, and the next request loads afresh', async (t) => {
+  let healthy = false
+  const trickles = new Set<ServerResponse>()
+  const server = scriptedTikTok((response) => {
+    if (healthy) return void response.end(JSON.stringify(OK_PAGE))
+    trickles.add(response)
+    response.write('{')
+    const timer = setInterval(() => response.write(' '), 20)
+    response.on('close', () => clearInterval(timer))
+  })
+  t.teardown(() => server.closeAllConnections())
+  const { app } = await buildGateway(t, {
+    ...LIVE,
+    TIKTOK_API_BASE_URL: await listen(t, server),
+    UPSTREAM_TIMEOUT_MS: '200',
+    UPSTREAM_RETRIES: '0',
+    REQUEST_DEADLINE_MS: '30000'
+  })
+  const slow = await app.inject('/v1/users/someone/followers')
+  t.equal(slow.statusCode, 504)
+  t.match(slow.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-timeout' }, 'the upstream timeout, not the request deadline')
+  healthy = true
+  const next = await app.inject('/v1/users/someone/followers')
+  t.equal(next.statusCode, 200, 'a fresh load, not a join of the abandoned one')
+  t.equal(next.headers['x-cache'], 'MISS')
+  t.equal(trickles.size, 1)
+})
+
+t.test('an access token that cannot travel in a header is refused at the exchange, and no research call is charged', async (t) => {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  t.teardown(() => agent.close())
+  agent
+    .get(ORIGIN)
+    .intercept({ path: '/v2/oauth/token/', method: 'POST' })
+    .reply(200, { access_token: 'clt.x\r\nx-injected: 1', expires_in: 7200, token_type: 'Bearer' })
+    .persist()
+  const { app } = await buildGateway(t, LIVE, { dispatcher: agent })
+  const res = await app.inject('/v1/users/someone/followers')
+  t.equal(res.statusCode, 502)
+  t.match((await app.inject('/v1/quota')).json(), { team: { used: 0 } })
+})
+
+t.test('an upstream Retry-After that is not a sane delta-seconds is replaced or clamped to 1..86400', async (t) => {
+  for (const [sent, passed] of [['1e+23', '60'], ['999999999', '86400'], ['Wed, 21 Oct 2015 07:28:00 GMT', '60'], ['-5', '60']]) {
+    const { app, tiktok } = await mockedGateway(t)
+    tiktok.intercept(FOLLOWERS).reply(429, apiError('rate_limit_exceeded'), { headers: { 'retry-after': sent } })
+    const res = await app.inject('/v1/users/someone/followers')
+    t.equal(res.statusCode, 429, sent)
+    t.equal(res.headers['retry-after'], passed, sent)
+  }
+})
+
+t.test('an upstream cursor outside 0..4102444800 is an upstream error, never passed on', async (t) => {
+  for (const cursor of [-1, 4102444801, 1e20]) {
+    const { app, tiktok } = await mockedGateway(t)
+    tiktok.intercept(FOLLOWERS).reply(200, { ...OK_PAGE, data: { ...OK_PAGE.data, cursor } })
+    t.equal((await app.inject('/v1/users/someone/followers')).statusCode, 502, String(cursor))
+  }
+})
+
+t.test('one decision loop: a renewed token, a waited-out Retry-After and a 5xx retry are each one charged attempt', async (t) => {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  t.teardown(() => agent.close())
+  const tiktok = agent.get(ORIGIN)
+  tiktok.intercept({ path: '/v2/oauth/token/', method: 'POST' }).reply(200, { access_token: 'clt.mock', expires_in: 7200, token_type: 'Bearer' }).times(2)
+  tiktok.intercept(FOLLOWERS).reply(401, apiError('access_token_invalid'))
+  tiktok.intercept(FOLLOWERS).reply(429, apiError('rate_limit_exceeded'), { headers: { 'retry-after': '0' } })
+  tiktok.intercept(FOLLOWERS).reply(500, apiError('internal_error'))
+  tiktok.intercept(FOLLOWERS).reply(200, OK_PAGE)
+  const { app } = await buildGateway(t, { ...LIVE, UPSTREAM_RETRIES: '1' }, { dispatcher: agent })
+  t.equal((await app.inject('/v1/users/someone/followers')).statusCode, 200)
+  t.match((await app.inject('/v1/quota')).json(), { team: { used: 4 } }, 'four research attempts sent, four charged; the token exchanges are free')
+  agent.assertNoPendingInterceptors()
 })

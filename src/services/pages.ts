@@ -1,0 +1,156 @@
+import { createHash } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { failure, isGatewayError } from '../errors.js'
+import type { FollowersPage } from '../schemas/followers.js'
+import type { PageFetch, PageStore, StoredPage } from '../stores/page-store.js'
+import type { CallContext, ResearchApi } from '../upstream/research-api.js'
+import type { Quota } from './quota.js'
+
+export interface ListQuery {
+  /** Lower-case, so that each spelling of a user is one cache entry. */
+  username: string
+  maxCount: number
+  /** Unix seconds; omitted asks for the newest accounts. */
+  cursor?: number
+}
+
+export interface Caller {
+  consumer: string
+  log: FastifyBaseLogger
+}
+
+export interface PagesOptions {
+  api: ResearchApi
+  store: PageStore
+  quota: Quota
+  ttlLatestSeconds: number
+  ttlHistorySeconds: number
+  deadlineMs: number
+  now: () => number
+}
+
+/** One cacheable answer: where it is kept, how long it stays fresh, and how to get it from TikTok. */
+interface PageSpec {
+  key: string
+  ttlSeconds: number
+  /** The answer's JSON body and, for a list, the cursor of its next page. */
+  fetch: (context: CallContext) => Promise<{ body: unknown; nextCursor?: number }>
+}
+
+export interface PageResult extends PageFetch {
+  /** Seconds since the page came from TikTok. */
+  ageSeconds: number
+  /** Seconds the page stays fresh; 0 once expired. */
+  freshSeconds: number
+}
+
+/**
+ * Answers from TikTok, each fetched once per distinct request while cached, however many callers
+ * ask at once. Each call to TikTok is charged to the team's and the calling consumer's daily budget.
+ */
+export class Pages {
+  readonly #options: PagesOptions
+
+  constructor(options: PagesOptions) {
+    this.#options = options
+  }
+
+  /** A page of a user's followers, newest first. */
+  followers({ username, maxCount, cursor }: ListQuery, caller: Caller): Promise<PageResult> {
+    return this.#get(
+      {
+        key: `followers:${username}:${maxCount}:${cursor ?? 'latest'}`,
+        ttlSeconds: this.#listTtlSeconds(cursor),
+        fetch: async (context) => {
+          const data = await this.#options.api.queryUserFollowers({ username, max_count: maxCount, cursor }, context)
+          const page: FollowersPage = {
+            username,
+            followers: data.user_followers.map(({ username, display_name }) => ({ username, display_name })),
+            cursor: data.cursor,
+            has_more: data.has_more
+          }
+          return { body: page, nextCursor: data.has_more ? data.cursor : undefined }
+        }
+      },
+      caller
+    )
+  }
+
+  /** The newest page (no cursor, or one not yet in the past) changes; a page at a past cursor is history. */
+  #listTtlSeconds(cursor: number | undefined): number {
+    const history = cursor !== undefined && cursor * 1000 < this.#options.now()
+    return history ? this.#options.ttlHistorySeconds : this.#options.ttlLatestSeconds
+  }
+
+  async #get(spec: PageSpec, caller: Caller): Promise<PageResult> {
+    const result = await withDeadline(this.#fetch(spec, caller), this.#options.deadlineMs)
+    if (result.outcome === 'stale') caller.log.warn({ err: result.error }, 'TikTok failed; serving a stale page')
+    const now = this.#options.now()
+    return {
+      ...result,
+      ageSeconds: Math.floor((now - result.page.storedAt) / 1000),
+      freshSeconds: Math.max(0, Math.ceil((result.page.expiresAt - now) / 1000))
+    }
+  }
+
+  /**
+   * A coalesced load runs under the budget of the caller who started it. When that budget is what
+   * failed, a caller who joined loads again under its own: it never gets another consumer's refusal.
+   */
+  async #fetch(spec: PageSpec, caller: Caller): Promise<PageFetch> {
+    for (;;) {
+      let failed: unknown
+      try {
+        const result = await this.#options.store.fetch(spec.key, () => this.#load(spec, caller))
+        if (result.outcome !== 'stale' || (servesStale(result.error) && !aboutAnother(result.error, caller))) return result
+        failed = result.error
+      } catch (err) {
+        failed = err
+      }
+      if (!aboutAnother(failed, caller)) throw failed
+    }
+  }
+
+  async #load(spec: PageSpec, { consumer, log }: Caller): Promise<StoredPage> {
+    const { quota, now } = this.#options
+    let fetched
+    try {
+      fetched = await spec.fetch({ log, charge: () => quota.reserve(consumer) })
+    } catch (err) {
+      // TikTok itself says the day is spent (the gateway's own count may differ): stop calling until the reset.
+      if (isGatewayError(err) && err.upstreamCode === 'daily_quota_limit_exceeded') await quota.markExhausted()
+      throw err
+    }
+    const body = Buffer.from(JSON.stringify(fetched.body))
+    const at = now()
+    return {
+      body,
+      etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+      storedAt: at,
+      expiresAt: at + spec.ttlSeconds * 1000,
+      nextCursor: fetched.nextCursor
+    }
+  }
+}
+
+/** An old page beats no page when TikTok is down, slow, rate-limiting or out of quota; not when the user is gone. */
+function servesStale(error: unknown): boolean {
+  return isGatewayError(error) && (error.statusCode === 429 || error.statusCode >= 500)
+}
+
+function aboutAnother(error: unknown, { consumer }: Caller): boolean {
+  return isGatewayError(error) && error.consumer !== undefined && error.consumer !== consumer
+}
+
+/** Gives up waiting after `ms`; the load itself goes on and fills the cache for the next caller. */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(failure('GW_DEADLINE_EXCEEDED', `No answer within the gateway's ${ms} ms deadline; retry shortly`)), ms)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -12,6 +12,7 @@ import swagger from './plugins/swagger.js'
 import followersRoutes from './routes/followers.js'
 import operationsRoutes from './routes/operations.js'
 import quotaRoutes from './routes/quota.js'
+import { strictIntegersKeyword } from './schemas/query.js'
 
 export interface AppOptions {
   config: Config
@@ -54,7 +55,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     genReqId: () => randomUUID(),
     logController: new AccessLog(),
     // An unknown query parameter is a typo to report, not something to drop silently.
-    ajv: { customOptions: { removeAdditional: false } }
+    ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addHook('onRequest', (request, reply, done) => {

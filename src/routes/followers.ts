@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { DEFAULT_MAX_COUNT, FollowersPage, FollowersParams, FollowersQuerystring } from '../schemas/followers.js'
+import { FollowersPage, FollowersParams, FollowersQuerystring } from '../schemas/followers.js'
+import { DEFAULT_MAX_COUNT } from '../schemas/query.js'
 import { problemResponses } from '../schemas/problem.js'
 import { SECURITY } from '../plugins/swagger.js'
 

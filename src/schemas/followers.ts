@@ -1,9 +1,8 @@
 import { Type, type Static } from 'typebox'
+import { Cursor, MaxCount, QueryString } from './query.js'
 
 /** TikTok usernames: letters, digits, `_` and `.`, 1 to 30 characters, not ending in `.`. */
 export const USERNAME_PATTERN = '^[A-Za-z0-9_.]{0,29}[A-Za-z0-9_]$'
-
-export const DEFAULT_MAX_COUNT = 20
 
 export const FollowersParams = Type.Object({
   username: Type.String({
@@ -13,21 +12,10 @@ export const FollowersParams = Type.Object({
   })
 })
 
-export const FollowersQuerystring = Type.Object(
-  {
-    max_count: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: DEFAULT_MAX_COUNT, description: 'Followers per page.' })),
-    cursor: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        description:
-          'Unix seconds: followers who followed on or before this time. Omit for the newest followers; ' +
-          'pass the `cursor` of the previous page to get the next one.'
-        // No example: Swagger UI would pre-fill it, and "Try it out" would fetch an old, empty page.
-      })
-    )
-  },
-  { additionalProperties: false }
-)
+export const FollowersQuerystring = QueryString({
+  max_count: Type.Optional(MaxCount('Followers')),
+  cursor: Type.Optional(Cursor('followers who followed'))
+})
 
 export const Follower = Type.Object({
   username: Type.String({ examples: ['jane.doe'] }),

@@ -97,7 +97,8 @@ t.test('bad input is a 400 problem and never reaches the upstream', async (t) =>
     ['/v1/users/someone/followers?max_count=2.5', /max_count/],
     ['/v1/users/someone/followers?cursor=-1', /cursor/],
     ['/v1/users/someone/followers?cursor=yesterday', /cursor/],
-    ['/v1/users/someone/followers?maxcount=10', /'maxcount'/]
+    ['/v1/users/someone/followers?maxcount=10', /'maxcount'/],
+    ['/v1/users/someone/followers?cursor=4102444801', /cursor/]
   ]
   for (const [url, mentions] of cases) {
     const res = await app.inject(url)
@@ -109,6 +110,30 @@ t.test('bad input is a 400 problem and never reaches the upstream', async (t) =>
   }
   t.equal(sandbox.stats.followerCalls, 0)
   t.equal(sandbox.stats.tokenExchanges, 0)
+})
+
+t.test('max_count and cursor accept plain decimal integers only; every other spelling is a 400 naming the parameter', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t)
+  const spellings = ['Infinity', '-Infinity', 'NaN', '1e309', '1e99', '1e2', '9007199254740993', '0x10', '0b1', '0o7', '20.0', '5.', '+5', '-0', '05', '', ' 5', '5 ', '\t5', '5\t', '5\n', '1_0', '２']
+  for (const name of ['max_count', 'cursor']) {
+    for (const value of spellings) {
+      const url = `/v1/users/someone/followers?${new URLSearchParams({ [name]: value })}`
+      const res = await app.inject(url)
+      t.equal(res.statusCode, 400, url)
+      t.equal(res.headers['content-type'], PROBLEM_JSON)
+      t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:invalid-request', detail: new RegExp(`querystring\\.${name} `) }, url)
+    }
+    const repeated = await app.inject(`/v1/users/someone/followers?${name}=1&${name}=2`)
+    t.equal(repeated.statusCode, 400, `${name} given twice`)
+  }
+  t.equal(sandbox.stats.followerCalls, 0, 'none reached the upstream')
+  t.equal(sandbox.stats.tokenExchanges, 0)
+
+  for (const url of ['?max_count=1', '?max_count=100', '?cursor=0', '?cursor=4102444800', '?max_count=7&cursor=1735689000']) {
+    t.equal((await app.inject(`/v1/users/someone/followers${url}`)).statusCode, 200, url)
+  }
+  const page = (await app.inject('/v1/users/someone/followers?max_count=7')).json()
+  t.equal(page.followers.length, 7, 'the checked text is converted to the number it spells')
 })
 
 t.test('unknown, private and unreturnable users map to 404 and 403 with the upstream log_id', async (t) => {

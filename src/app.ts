@@ -7,7 +7,7 @@ import type { Config } from './config.js'
 import consumerAuth from './plugins/consumer-auth.js'
 import services from './plugins/services.js'
 import guards from './plugins/guards.js'
-import problemDetails from './plugins/problem-details.js'
+import problemDetails, { frameworkErrors } from './plugins/problem-details.js'
 import swagger from './plugins/swagger.js'
 import followersRoutes from './routes/followers.js'
 import operationsRoutes from './routes/operations.js'
@@ -54,6 +54,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     logController: new AccessLog(),
+    frameworkErrors,
     // An unknown query parameter is a typo to report, not something to drop silently.
     ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } }
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { titleOf, type FailureDetails } from '../errors.js'
+import { failure, titleOf, type FailureDetails } from '../errors.js'
 import type { Problem } from '../schemas/problem.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -10,17 +10,7 @@ const TYPE_PREFIX = 'urn:tiktok-research-gateway:problem:'
 /** Every error becomes RFC 9457 problem+json here, and only here. */
 export default fp(
   async (app) => {
-    app.setErrorHandler((error: FastifyError & FailureDetails, request, reply) => {
-      const problem = toProblem(error, request)
-      if (problem.status >= 500) {
-        request.log.error({ err: error, problem: problem.type }, problem.title)
-      } else {
-        request.log.info({ problem: problem.type, detail: problem.detail }, problem.title)
-      }
-      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
-      if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="tiktok-research-gateway"')
-      return sendProblem(reply, problem)
-    })
+    app.setErrorHandler(handleError)
 
     app.setNotFoundHandler((request, reply) =>
       sendProblem(reply, {
@@ -35,6 +25,35 @@ export default fp(
   },
   { name: 'problem-details' }
 )
+
+/** What the router refuses before any route matches, said to a consumer. */
+const ROUTER_ERRORS: Record<string, string> = {
+  FST_ERR_BAD_URL: 'The URL path is not valid percent-encoding',
+  FST_ERR_MAX_PARAM_LENGTH: 'A segment of the URL path is too long'
+}
+
+/**
+ * Fastify's `frameworkErrors` option: the router's own refusals (bad percent-encoding, an over-long
+ * path segment). Fastify raises them before any hook, outside every plugin's error handler, and
+ * would answer plain JSON; they are bad input, so they get the invalid-request problem.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id)
+  const detail = ROUTER_ERRORS[error.code]
+  handleError(detail === undefined ? error : failure('GW_INVALID_REQUEST', detail, { cause: error }), request, reply)
+}
+
+function handleError(error: FastifyError & FailureDetails, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const problem = toProblem(error, request)
+  if (problem.status >= 500) {
+    request.log.error({ err: error, problem: problem.type }, problem.title)
+  } else {
+    request.log.info({ problem: problem.type, detail: problem.detail }, problem.title)
+  }
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
+  if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="tiktok-research-gateway"')
+  return sendProblem(reply, problem)
+}
 
 function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).header('cache-control', 'no-store').send(problem)

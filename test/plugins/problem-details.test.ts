@@ -1,0 +1,24 @@
+import t from 'tap'
+import { sandboxGateway } from '../helpers/gateway.js'
+
+const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
+
+t.test('a URL the router refuses (bad percent-encoding, an over-long segment) is a 400 problem with a request id', async (t) => {
+  const { app, sandbox, logs } = await sandboxGateway(t)
+  for (const url of ['/v1/users/%zz/followers', '/v1/users/%E0%A4%A/followers', '/%', `/v1/users/${'a'.repeat(101)}/followers`]) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 400, url)
+    t.equal(res.headers['content-type'], PROBLEM_JSON, url)
+    t.equal(res.headers['cache-control'], 'no-store')
+    t.match(res.json(), {
+      type: 'urn:tiktok-research-gateway:problem:invalid-request',
+      title: 'Invalid request',
+      status: 400,
+      detail: /URL path/,
+      request_id: res.headers['x-request-id']
+    })
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+    t.ok(logs.some((line) => line.includes(`"reqId":"${res.headers['x-request-id']}"`) && line.includes('invalid-request')), 'logged under its id')
+  }
+  t.equal(sandbox.stats.followerCalls, 0)
+})

@@ -27,6 +27,9 @@ export interface AppOptions {
 /** Paths whose values must never reach a log line, whatever logs them. */
 const REDACT = ['headers.authorization', 'headers["x-api-key"]', 'req.headers.authorization', 'req.headers["x-api-key"]', 'client_secret', 'access_token']
 
+/** A caller's X-Request-Id that is kept: at most 128 characters of a safe alphabet. */
+const CALLER_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
 /**
  * One access line per request, with the consumer's name, instead of Fastify's two lines:
  * on a cache hit, logging is the largest cost the gateway adds (see bench/RESULTS.md).
@@ -50,9 +53,13 @@ class AccessLog extends LogController {
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, ...(logStream && { stream: logStream }) },
-    // Request ids must be unique across replicas; a caller's X-Request-Id is kept for tracing.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // Request ids must be unique across replicas; a caller's X-Request-Id is kept for tracing when it
+    // is a sane token, since it is echoed in every response and log line of the request.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const id = request.headers['x-request-id']
+      return typeof id === 'string' && CALLER_REQUEST_ID.test(id) ? id : randomUUID()
+    },
     logController: new AccessLog(),
     frameworkErrors,
     // An unknown query parameter is a typo to report, not something to drop silently.

@@ -167,8 +167,20 @@ t.test('an unknown route is a 404 problem', async (t) => {
   t.match(res.json(), { status: 404, title: 'Not Found', detail: /GET \/v1\/users\/someone\/following/ })
 })
 
-t.test('a caller-supplied X-Request-Id is kept and echoed', async (t) => {
-  const { app } = await sandboxGateway(t)
-  const res = await app.inject({ url: '/healthz', headers: { 'x-request-id': 'trace-abc' } })
-  t.equal(res.headers['x-request-id'], 'trace-abc')
+t.test('a caller-supplied X-Request-Id is kept only when it is at most 128 characters of [A-Za-z0-9._:-]', async (t) => {
+  const { app, logs } = await sandboxGateway(t)
+  for (const kept of ['trace-abc', 'a', 'svc:pipeline.run-42_x', 'x'.repeat(128)]) {
+    const res = await app.inject({ url: '/v1/users/someone/followers', headers: { 'x-request-id': kept } })
+    t.equal(res.headers['x-request-id'], kept)
+    t.equal(res.json().followers.length, 20)
+  }
+  const replaced = ['x'.repeat(129), 'k'.repeat(12 * 1024), 'has space', 'semi;colon', '<script>', 'naïve', 'a/b', '"quoted"']
+  for (const sent of replaced) {
+    const res = await app.inject({ url: '/v1/users/no-such-route!', headers: { 'x-request-id': sent } })
+    t.match(res.headers['x-request-id'], /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, sent.slice(0, 20))
+    t.equal(res.json().request_id, res.headers['x-request-id'])
+  }
+  const empty = await app.inject({ url: '/healthz', headers: { 'x-request-id': '' } })
+  t.match(empty.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+  t.notOk(logs.some((line) => line.includes('k'.repeat(200)) || line.includes('<script>')), 'a refused id is never logged')
 })

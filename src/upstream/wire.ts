@@ -1,13 +1,11 @@
 import { Type, type Static } from 'typebox'
 import Compile from 'typebox/compile'
+import { MAX_CURSOR } from '../schemas/query.js'
 
 /**
  * The Research API's wire format, as documented; the sandbox speaks it too. Replies are checked
  * with compiled validators: the dynamic checker was a tenth of a cache miss's CPU.
  */
-
-/** The latest cursor the gateway accepts or believes: 2100-01-01, in unix seconds. */
-export const MAX_CURSOR = 4_102_444_800
 
 const TokenResponse = Type.Object({
   // Visible ASCII only: a token that could not travel in a header is refused here, before any call is charged.

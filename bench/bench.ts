@@ -45,7 +45,8 @@ export function load(spec: LoadSpec): Promise<LoadResult> {
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+  const at = (i: number): number => sorted[i] ?? NaN
+  return sorted.length % 2 ? at(mid) : (at(mid - 1) + at(mid)) / 2
 }
 
 export interface VariantFigures {
@@ -58,12 +59,12 @@ export interface VariantFigures {
 
 /** Measures each named spec `rounds` times, alternating, and keeps the median of each figure. */
 async function alternate(rounds: number, variants: Record<string, (round: number) => LoadSpec>): Promise<Record<string, VariantFigures>> {
-  const runs: Record<string, LoadResult[]> = Object.fromEntries(Object.keys(variants).map((name) => [name, []]))
+  const runs = new Map<string, LoadResult[]>(Object.keys(variants).map((name) => [name, []]))
   for (let round = 0; round < rounds; round++) {
-    for (const [name, spec] of Object.entries(variants)) runs[name].push(await load(spec(round)))
+    for (const [name, spec] of Object.entries(variants)) runs.get(name)?.push(await load(spec(round)))
   }
   return Object.fromEntries(
-    Object.entries(runs).map(([name, results]) => [
+    [...runs].map(([name, results]) => [
       name,
       {
         requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),

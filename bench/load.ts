@@ -38,10 +38,10 @@ function distinctRequests({ kind, prefix, pool = Infinity }: NonNullable<LoadSpe
 }
 
 function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 }
 
-const spec = JSON.parse(process.argv[2]) as LoadSpec
+const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec
 const times: number[] = []
 const instance = autocannon(
   {

@@ -20,7 +20,7 @@ const counter = (name: string) =>
 await stack.close()
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
-const settled = rss[Math.min(10, rss.length - 1)]
+const settled = rss[Math.min(10, rss.length - 1)] ?? 0
 console.log(`# Soak: ${seconds} s, 20 connections, 2000 users, faults ${JSON.stringify(faults)}`)
 console.log(`${new Date().toISOString()}, Node ${process.version}`)
 console.log(`responses ${result.responses}, ${Math.round(result.requestsPerSecond)} req/s`)

@@ -16,7 +16,7 @@ export async function openApiDocument(): Promise<string> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   await writeFile(OPENAPI_PATH, await openApiDocument())
   console.log(`wrote ${OPENAPI_PATH.pathname}`)
 }

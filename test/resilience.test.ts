@@ -161,7 +161,7 @@ t.test('fault matrix: under every injected fault each response is correct data o
     for (const { url, res } of responses) {
       if (res.statusCode === 200) {
         ok++
-        const [, username, maxCount] = /users\/(\w+)\/followers\?max_count=(\d+)/.exec(url)!
+        const [, username = '', maxCount] = /users\/(\w+)\/followers\?max_count=(\d+)/.exec(url)!
         const expected = followersPage(username, Number(maxCount), Math.floor(Date.now() / 1000))
         t.same(res.json().followers, expected.user_followers, `${name}: ${url} is the right page`)
       } else {

@@ -26,7 +26,7 @@ function listening(server: ReturnType<typeof startServer>): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     server.child.stdout.on('data', () => {
       const match = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(server.output())
-      if (match) resolve(match[1])
+      if (match?.[1]) resolve(match[1])
     })
     server.exited.then(() => reject(new Error(server.output())))
   })

@@ -30,7 +30,9 @@ function random(seed: number): () => number {
   }
 }
 
-const capitalise = (word: string): string => word[0].toUpperCase() + word.slice(1)
+const pick = (words: readonly string[], random: number): string => words[Math.floor(random * words.length)] ?? ''
+
+const capitalise = (word: string): string => word.charAt(0).toUpperCase() + word.slice(1)
 
 /** Every follower of a sandbox user, newest first, with strictly decreasing follow times; 40 to 300 of them. */
 export function sandboxFollowers(username: string): SandboxFollower[] {
@@ -39,8 +41,8 @@ export function sandboxFollowers(username: string): SandboxFollower[] {
   const followers: SandboxFollower[] = []
   let followedAt = NEWEST_FOLLOW - Math.floor(next() * 600)
   for (let i = 0; i < count; i++) {
-    const adjective = ADJECTIVES[Math.floor(next() * ADJECTIVES.length)]
-    const noun = NOUNS[Math.floor(next() * NOUNS.length)]
+    const adjective = pick(ADJECTIVES, next())
+    const noun = pick(NOUNS, next())
     followers.push({
       username: `${adjective}.${noun}${i}`,
       display_name: `${capitalise(adjective)} ${capitalise(noun)}`,
@@ -59,7 +61,8 @@ export function followersPage(username: string, maxCount: number, cursor: number
   const page = all.slice(start, start + maxCount)
   return {
     user_followers: page.map(({ username, display_name }) => ({ username, display_name })),
-    cursor: page[page.length - 1].followed_at - 1,
+    // `start` found a follower, so the page holds at least one.
+    cursor: (page.at(-1)?.followed_at ?? cursor) - 1,
     has_more: start + maxCount < all.length
   }
 }

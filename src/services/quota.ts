@@ -29,11 +29,14 @@ export class Quota {
   async reserve(consumer: string): Promise<void> {
     const { store, teamBudget, consumerBudget, now } = this.#options
     const at = now()
-    const limits = [
-      { key: teamKey(at), limit: teamBudget },
-      { key: consumerKey(at, consumer), limit: consumerBudget(consumer) }
-    ]
-    const refused = await store.reserve(limits, nextUtcDay(at))
+    const consumerLimit = consumerBudget(consumer)
+    const refused = await store.reserve(
+      [
+        { key: teamKey(at), limit: teamBudget },
+        { key: consumerKey(at, consumer), limit: consumerLimit }
+      ],
+      nextUtcDay(at)
+    )
     const retryAfterSeconds = secondsUntilNextUtcDay(at)
     if (refused === 0) {
       throw failure('GW_DAILY_QUOTA_EXHAUSTED', "The team's daily Research API budget is spent; it resets at 00:00 UTC", { retryAfterSeconds })
@@ -41,7 +44,7 @@ export class Quota {
     if (refused === 1) {
       throw failure(
         'GW_CONSUMER_BUDGET_EXHAUSTED',
-        `"${consumer}" has made its ${limits[1].limit} upstream calls for today; cached pages are still served, and the budget resets at 00:00 UTC`,
+        `"${consumer}" has made its ${consumerLimit} upstream calls for today; cached pages are still served, and the budget resets at 00:00 UTC`,
         { retryAfterSeconds, consumer }
       )
     }
@@ -59,13 +62,13 @@ export class Quota {
     const { store, teamBudget, consumerBudget, now } = this.#options
     const consumers = consumer === undefined ? this.#options.consumers : [consumer]
     const at = now()
-    const [team, ...used] = await store.read([teamKey(at), ...consumers.map((consumer) => consumerKey(at, consumer))])
+    const [team = 0, ...used] = await store.read([teamKey(at), ...consumers.map((consumer) => consumerKey(at, consumer))])
     const usage = (limit: number, count: number): Usage => ({ limit, used: count, remaining: Math.max(0, limit - count) })
     return {
       day: utcDay(at),
       resets_at: new Date(nextUtcDay(at)).toISOString(),
       team: usage(teamBudget, team),
-      consumers: Object.fromEntries(consumers.map((consumer, i) => [consumer, usage(consumerBudget(consumer), used[i])]))
+      consumers: Object.fromEntries(consumers.map((consumer, i) => [consumer, usage(consumerBudget(consumer), used[i] ?? 0)]))
     }
   }
 }

@@ -212,7 +212,7 @@ t.test('an access token that cannot travel in a header is refused at the exchang
 })
 
 t.test('an upstream Retry-After that is not a sane delta-seconds is replaced or clamped to 1..86400', async (t) => {
-  for (const [sent, passed] of [['1e+23', '60'], ['999999999', '86400'], ['Wed, 21 Oct 2015 07:28:00 GMT', '60'], ['-5', '60']]) {
+  for (const [sent, passed] of [['1e+23', '60'], ['999999999', '86400'], ['Wed, 21 Oct 2015 07:28:00 GMT', '60'], ['-5', '60']] as const) {
     const { app, tiktok } = await mockedGateway(t)
     tiktok.intercept(FOLLOWERS).reply(429, apiError('rate_limit_exceeded'), { headers: { 'retry-after': sent } })
     const res = await app.inject('/v1/users/someone/followers')

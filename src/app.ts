@@ -13,6 +13,7 @@ import followersRoutes from './routes/followers.js'
 import operationsRoutes from './routes/operations.js'
 import quotaRoutes from './routes/quota.js'
 import { strictIntegersKeyword } from './schemas/query.js'
+import { COMPONENTS } from './schemas/components.js'
 
 export interface AppOptions {
   config: Config
@@ -71,6 +72,8 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     done()
   })
 
+  // The named schemas the routes refer to with ref(): for validation, serialisation and the OpenAPI components.
+  for (const schema of COMPONENTS) app.addSchema(schema)
   await app.register(problemDetails)
   await app.register(swagger)
   await app.register(consumerAuth, { consumers: config.consumers, allowAnonymous: config.allowAnonymous })

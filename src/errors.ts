@@ -48,6 +48,23 @@ export function isGatewayError(err: unknown): err is GatewayError {
   return err instanceof Error && typeof (err as Partial<GatewayError>).statusCode === 'number' && typeof (err as Partial<GatewayError>).code === 'string'
 }
 
-export function titleOf(code: string): string | undefined {
-  return (kinds as Record<string, readonly [number, string]>)[code]?.[1]
+/** What a consumer reads about a kind: its RFC 9457 `type` (a URN), HTTP status and title. */
+export interface ProblemKind {
+  type: string
+  status: number
+  title: string
+}
+
+const TYPE_PREFIX = 'urn:tiktok-research-gateway:problem:'
+
+/** Every kind as a problem, in the table's order: the error handler and the OpenAPI document read this one table. */
+export const problemKinds = Object.fromEntries(
+  Object.entries(kinds).map(([code, [status, title]]) => [
+    code,
+    { type: TYPE_PREFIX + code.slice('GW_'.length).toLowerCase().replaceAll('_', '-'), status, title }
+  ])
+) as Record<FailureKind, ProblemKind>
+
+export function problemKindOf(code: string): ProblemKind | undefined {
+  return Object.hasOwn(problemKinds, code) ? problemKinds[code as FailureKind] : undefined
 }

@@ -1,22 +1,143 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
+import { problemKinds } from '../src/errors.js'
 import { OPENAPI_PATH, openApiDocument } from '../src/openapi.js'
-import { sandboxGateway } from './helpers/gateway.js'
+import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from './helpers/gateway.js'
+
+interface Response {
+  headers?: Record<string, unknown>
+  content?: Record<string, { schema?: { $ref?: string }; examples?: Record<string, { value: { type: string; title: string; status: number } }> }>
+}
+interface Operation {
+  operationId?: string
+  security?: unknown[]
+  responses: Record<string, Response>
+}
+
+const committed = JSON.parse(await readFile(OPENAPI_PATH, 'utf8'))
+const operations = Object.entries(committed.paths as Record<string, Record<string, Operation>>).flatMap(([path, methods]) =>
+  Object.entries(methods).map(([method, operation]) => ({ path, method, operation }))
+)
+const problemResponses = operations.flatMap(({ path, operation }) =>
+  Object.entries(operation.responses)
+    .filter(([, response]) => response.content?.['application/problem+json'] !== undefined)
+    .map(([status, response]) => ({ path, status: Number(status), response }))
+)
 
 t.test('the committed openapi/openapi.json is what the code generates (run `npm run openapi`)', async (t) => {
   t.equal(await readFile(OPENAPI_PATH, 'utf8'), await openApiDocument())
 })
 
-t.test('/openapi.json documents the followers operation with its security, problems and examples', async (t) => {
+t.test('every operation has an operationId, and no two share one', async (t) => {
+  const ids = operations.map(({ operation }) => operation.operationId)
+  t.same(ids, ['getHealth', 'getReadiness', 'getMetrics', 'getFollowers', 'getQuota'])
+  t.equal(new Set(ids).size, ids.length)
+})
+
+t.test('each problem status shows one example per problem type it can carry, as src/errors.ts defines them', async (t) => {
+  const kindsOf = (status: number) => Object.values(problemKinds).filter((kind) => kind.status === status)
+  for (const { path, status, response } of problemResponses) {
+    const media = response.content?.['application/problem+json']
+    if (media === undefined) {
+      t.fail(`${path} ${status} has no problem+json`)
+      continue
+    }
+    t.equal(media.schema?.$ref, '#/components/schemas/Problem', `${path} ${status} refers to Problem`)
+    const examples = Object.values(media.examples ?? {}).map(({ value }) => value)
+    t.ok(examples.length > 0, `${path} ${status} has examples`)
+    t.equal(new Set(examples.map((example) => example.type)).size, examples.length, `${path} ${status}: one example per type`)
+    for (const example of examples) {
+      t.ok(
+        kindsOf(status).some((kind) => kind.type === example.type && kind.title === example.title && kind.status === example.status),
+        `${path} ${status}: ${example.type} is a kind of this status`
+      )
+    }
+  }
+  // The followers route reaches TikTok: every kind can happen there, each status with all its types.
+  const followers = problemResponses.filter(({ path }) => path === '/v1/users/{username}/followers')
+  t.same(followers.map(({ status }) => status), [400, 401, 403, 404, 429, 502, 503, 504])
+  for (const { status, response } of followers) {
+    const types = Object.values(response.content?.['application/problem+json']?.examples ?? {}).map(({ value }) => value.type)
+    t.same(types, kindsOf(status).map((kind) => kind.type), `followers ${status}`)
+  }
+  t.same(
+    Object.keys(followers.find(({ status }) => status === 429)?.response.content?.['application/problem+json']?.examples ?? {}),
+    ['rate-limited', 'daily-quota-exhausted', 'consumer-budget-exhausted', 'consumer-rate-limited']
+  )
+  t.same(Object.keys(committed.paths['/v1/quota'].get.responses['429'].content['application/problem+json'].examples), ['consumer-rate-limited'])
+  for (const kind of Object.values(problemKinds)) t.match(committed.info.description, kind.type, `the description lists ${kind.type}`)
+})
+
+t.test('responses are named component schemas that generated clients can name, and every $ref resolves', async (t) => {
+  t.same(Object.keys(committed.components.schemas), ['Problem', 'Follower', 'FollowersPage', 'Usage', 'QuotaReport', 'HealthStatus'])
+  const followers = committed.paths['/v1/users/{username}/followers'].get
+  t.same(followers.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/FollowersPage' })
+  t.same(committed.components.schemas.FollowersPage.properties.followers.items, { $ref: '#/components/schemas/Follower' })
+  t.same(committed.paths['/v1/quota'].get.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/QuotaReport' })
+  t.same(committed.components.schemas.QuotaReport.properties.team, { $ref: '#/components/schemas/Usage' })
+  const refs = JSON.stringify(committed).match(/"\$ref":"[^"]*"/g) ?? []
+  t.ok(refs.length > 0)
+  for (const ref of new Set(refs)) {
+    const name = /^"\$ref":"#\/components\/schemas\/([^"]+)"$/.exec(ref)?.[1]
+    t.ok(name !== undefined && committed.components.schemas[name] !== undefined, `${ref} resolves`)
+  }
+})
+
+t.test('the headers a client relies on are documented: X-Request-Id everywhere, Retry-After, WWW-Authenticate, rate limit', async (t) => {
+  for (const { path, operation } of operations) {
+    for (const [status, response] of Object.entries(operation.responses)) {
+      t.ok(response.headers?.['X-Request-Id'], `${path} ${status} has X-Request-Id`)
+    }
+  }
+  for (const { path, status, response } of problemResponses) {
+    if (status === 429 || status === 503) t.ok(response.headers?.['Retry-After'], `${path} ${status} has Retry-After`)
+    if (status === 401) t.ok(response.headers?.['WWW-Authenticate'], `${path} 401 has WWW-Authenticate`)
+  }
+  // The rate-limit headers are documented under the names @fastify/rate-limit really sends.
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  const authorization = `Bearer ${KEYS.alice}`
+  for (const path of ['/v1/users/{username}/followers', '/v1/quota']) {
+    const documented = Object.keys(committed.paths[path].get.responses['200'].headers).filter((name) => name.startsWith('x-ratelimit-'))
+    t.same(documented, ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'])
+    const sent = await app.inject({ url: path.replace('{username}', 'tiktok'), headers: { authorization } })
+    for (const name of [...documented, 'x-request-id']) t.ok(sent.headers[name] !== undefined, `${path} sends ${name}`)
+  }
+})
+
+t.test('the documented security is what the gateway enforces: public routes say security [], the others need a key', async (t) => {
+  t.same(committed.security, [{ bearerAuth: [] }, { apiKey: [] }])
+  t.same(Object.keys(committed.components.securitySchemes), ['bearerAuth', 'apiKey'])
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  for (const { path, operation } of operations) {
+    const url = path.replace('{username}', 'tiktok')
+    const anonymous = await app.inject(url)
+    if (operation.security === undefined) {
+      t.equal(anonymous.statusCode, 401, `${path} needs a key`)
+      t.equal((await app.inject({ url, headers: { authorization: `Bearer ${KEYS.alice}` } })).statusCode, 200, `${path} with a key`)
+    } else {
+      t.same(operation.security, [], `${path} is public`)
+      t.equal(anonymous.statusCode, 200, `${path} answers without a key`)
+    }
+  }
+})
+
+t.test('/openapi.json serves the document, with the followers parameters and the page headers', async (t) => {
   const { app } = await sandboxGateway(t)
   const doc = (await app.inject('/openapi.json')).json()
+  t.same(doc, committed)
   const operation = doc.paths['/v1/users/{username}/followers'].get
-  t.same(operation.security, [{ bearerAuth: [] }, { apiKey: [] }])
-  t.same(Object.keys(doc.components.securitySchemes), ['bearerAuth', 'apiKey'])
   t.same(Object.keys(operation.responses), ['200', '304', '400', '401', '403', '404', '429', '502', '503', '504'])
-  t.ok(operation.responses['404'].content['application/problem+json'].schema.examples.length > 0)
-  t.match(operation.responses['200'].content['application/json'].example, { username: String, followers: Array })
-  t.same(Object.keys(operation.responses['200'].headers), ['ETag', 'Cache-Control', 'X-Cache', 'Age', 'Link'])
+  t.same(Object.keys(operation.responses['200'].headers), [
+    'ETag',
+    'Cache-Control',
+    'X-Cache',
+    'Age',
+    'Link',
+    'X-Request-Id',
+    'x-ratelimit-limit',
+    'x-ratelimit-remaining',
+    'x-ratelimit-reset'
+  ])
   const username = operation.parameters.find((p: { name: string }) => p.name === 'username')
   t.equal(username.schema.pattern, '^[A-Za-z0-9_.]{0,29}[A-Za-z0-9_]$')
 })

@@ -1,11 +1,10 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { failure, titleOf, type FailureDetails } from '../errors.js'
+import { failure, problemKindOf, problemKinds, type FailureDetails } from '../errors.js'
 import type { Problem } from '../schemas/problem.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
-const TYPE_PREFIX = 'urn:tiktok-research-gateway:problem:'
 
 /** Every error becomes RFC 9457 problem+json here, and only here. */
 export default fp(
@@ -62,11 +61,11 @@ function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
 function toProblem(error: FastifyError & FailureDetails, request: FastifyRequest): Problem {
   const instance = request.url.split('?')[0]
   const common = { instance, request_id: request.id }
-  const title = titleOf(error.code)
-  if (title !== undefined) {
+  const kind = problemKindOf(error.code)
+  if (kind !== undefined) {
     return {
-      type: TYPE_PREFIX + error.code.slice('GW_'.length).toLowerCase().replaceAll('_', '-'),
-      title,
+      type: kind.type,
+      title: kind.title,
       status: error.statusCode ?? 500,
       detail: error.message,
       ...common,
@@ -75,7 +74,8 @@ function toProblem(error: FastifyError & FailureDetails, request: FastifyRequest
     }
   }
   if (error.validation) {
-    return { type: `${TYPE_PREFIX}invalid-request`, title: 'Invalid request', status: 400, detail: validationDetail(error), ...common }
+    const { type, title, status } = problemKinds.GW_INVALID_REQUEST
+    return { type, title, status, detail: validationDetail(error), ...common }
   }
   const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
   return {

@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { FollowersPage, FollowersParams, FollowersQuerystring } from '../schemas/followers.js'
 import { DEFAULT_MAX_COUNT } from '../schemas/query.js'
-import { problemResponses } from '../schemas/problem.js'
-import { SECURITY } from '../plugins/swagger.js'
+import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
+import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
+import { ref } from '../schemas/named.js'
 
 const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS', stale: 'STALE' } as const
 
@@ -14,6 +15,7 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.authenticate,
       config: { rateLimit: {} },
       schema: {
+        operationId: 'getFollowers',
         tags: ['followers'],
         summary: "A page of a TikTok user's followers",
         description:
@@ -22,32 +24,28 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
           '`X-Cache` says whether this answer cost TikTok quota. Send `If-None-Match` with the `ETag` to get 304. ' +
           'When TikTok fails (5xx, timeout, rate limit, quota spent) and an expired copy is held, it is served with ' +
           '`X-Cache: STALE` and its `Age`. Each call to TikTok counts against the team\'s and your daily budget (see /v1/quota).',
-        security: SECURITY,
         params: FollowersParams,
         querystring: FollowersQuerystring,
         response: {
           200: {
-            ...FollowersPage,
             description: 'A page of followers',
             headers: {
               ETag: Type.String({ description: 'Send it back as If-None-Match to get 304' }),
               'Cache-Control': Type.String({ examples: ['private, max-age=300'] }),
               'X-Cache': Type.String({ enum: ['HIT', 'MISS', 'STALE'], description: 'MISS: this request spent TikTok quota; STALE: TikTok failed and an expired copy was served' }),
               Age: Type.Integer({ description: 'Seconds since the page was fetched from TikTok (HIT and STALE)' }),
-              Link: Type.String({ description: 'The next page, while has_more', examples: ['</v1/users/tiktok/followers?max_count=20&cursor=1735689000>; rel="next"'] })
-            }
+              Link: Type.String({ description: 'The next page, while has_more', examples: ['</v1/users/tiktok/followers?max_count=20&cursor=1735689000>; rel="next"'] }),
+              ...REQUEST_ID_HEADER,
+              ...RATE_LIMIT_HEADERS
+            },
+            content: { 'application/json': { schema: ref(FollowersPage) } }
           },
-          304: Type.Null({ description: 'Not modified: the page still matches If-None-Match' }),
-          ...problemResponses({
-            400: 'Invalid username or query parameters',
-            401: 'Missing or unknown consumer key',
-            403: 'The user is private, or TikTok cannot return them',
-            404: 'TikTok has no such user',
-            429: 'Rate limit or daily budget reached (yours, the team\'s or TikTok\'s); see Retry-After',
-            502: 'TikTok failed, after retries',
-            503: "TikTok unreachable (or paused after repeated failures), the gateway overloaded, or TikTok rejects the gateway's credentials or scope",
-            504: 'TikTok timed out after retries, or the request passed its deadline'
-          })
+          304: {
+            ...Type.Null(),
+            description: 'Not modified: the page still matches If-None-Match',
+            headers: { ETag: Type.String({ description: 'The page\'s ETag' }), ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS }
+          },
+          ...problemResponses(ALL_PROBLEMS, { instance: '/v1/users/tiktok/followers', rateLimited: true })
         }
       }
     },

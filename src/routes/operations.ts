@@ -1,9 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { failure } from '../errors.js'
+import { REQUEST_ID_HEADER } from '../schemas/headers.js'
+import { HealthStatus } from '../schemas/operations.js'
 import { problemResponses } from '../schemas/problem.js'
+import { ref } from '../schemas/named.js'
 
-const Status = Type.Object({ status: Type.String() })
+/** A 200 of HealthStatus saying `status`. */
+const healthy = (description: string, status: string) => ({
+  description,
+  headers: REQUEST_ID_HEADER,
+  content: { 'application/json': { schema: ref(HealthStatus), example: { status } } }
+})
 
 /** Liveness, readiness and metrics for load balancers, orchestrators and Prometheus; no consumer key needed. */
 const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -11,9 +19,11 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/healthz',
     {
       schema: {
+        operationId: 'getHealth',
         tags: ['operations'],
         summary: 'Liveness: the process is up',
-        response: { 200: { ...Status, examples: [{ status: 'ok' }] } }
+        security: [],
+        response: { 200: healthy('The process is up', 'ok') }
       }
     },
     async () => ({ status: 'ok' })
@@ -23,13 +33,15 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/readyz',
     {
       schema: {
+        operationId: 'getReadiness',
         tags: ['operations'],
         summary: 'Readiness: able to serve consumers',
         description:
           "Not ready (503) while TikTok rejects the gateway's client credentials. Still ready while the daily quota " +
           'is spent or TikTok is failing: cached pages can still be served. Checks no upstream on its own: ' +
           'readiness reflects the outcome of the last token exchange.',
-        response: { 200: { ...Status, examples: [{ status: 'ready' }] }, ...problemResponses({ 503: 'Not ready' }) }
+        security: [],
+        response: { 200: healthy('Ready', 'ready'), ...problemResponses(['GW_CREDENTIALS_REJECTED'], { instance: '/readyz' }) }
       }
     },
     async () => {
@@ -44,12 +56,20 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/metrics',
     {
       schema: {
+        operationId: 'getMetrics',
         tags: ['operations'],
         summary: 'Prometheus metrics',
         description:
           'Request durations by route and status; cache hits, misses, coalesced and stale; upstream calls by endpoint and ' +
           'outcome with latency; token exchanges; quota used and remaining for the team and per consumer; circuit state.',
-        produces: ['text/plain']
+        security: [],
+        response: {
+          200: {
+            description: 'The Prometheus text exposition format',
+            headers: REQUEST_ID_HEADER,
+            content: { 'text/plain': { schema: Type.String({ examples: ['gateway_upstream_circuit_state 0\n'] }) } }
+          }
+        }
       }
     },
     async (_request, reply) => reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics())

@@ -1,28 +1,35 @@
 import { Type, type Static } from 'typebox'
+import { named, ref } from './named.js'
 
-const Usage = Type.Object({
-  limit: Type.Integer({ description: 'Upstream calls allowed today' }),
-  used: Type.Integer(),
-  remaining: Type.Integer()
-})
+export const Usage = named(
+  'Usage',
+  Type.Object({
+    limit: Type.Integer({ description: 'Upstream calls allowed today' }),
+    used: Type.Integer(),
+    remaining: Type.Integer()
+  })
+)
 export type Usage = Static<typeof Usage>
 
-export const QuotaReport = Type.Object(
-  {
-    day: Type.String({ description: 'The UTC day counted' }),
-    resets_at: Type.String({ format: 'date-time', description: 'The next 00:00 UTC' }),
-    team: Usage,
-    consumers: Type.Record(Type.String(), Usage, { description: 'By consumer name' })
-  },
-  {
-    examples: [
-      {
-        day: '2026-11-25',
-        resets_at: '2026-11-26T00:00:00.000Z',
-        team: { limit: 20000, used: 1200, remaining: 18800 },
-        consumers: { notebooks: { limit: 5000, used: 300, remaining: 4700 } }
-      }
-    ]
-  }
+export const QuotaReport = named(
+  'QuotaReport',
+  Type.Object(
+    {
+      day: Type.String({ description: 'The UTC day counted' }),
+      resets_at: Type.String({ format: 'date-time', description: 'The next 00:00 UTC' }),
+      team: ref(Usage),
+      consumers: Type.Record(Type.String(), ref(Usage), { description: 'By consumer name' })
+    },
+    {
+      examples: [
+        {
+          day: '2026-11-25',
+          resets_at: '2026-11-26T00:00:00.000Z',
+          team: { limit: 20000, used: 1200, remaining: 18800 },
+          consumers: { notebooks: { limit: 5000, used: 300, remaining: 4700 } }
+        }
+      ]
+    }
+  )
 )
 export type QuotaReport = Static<typeof QuotaReport>

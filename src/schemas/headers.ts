@@ -1,0 +1,25 @@
+import { Type } from 'typebox'
+
+/** Response headers the gateway sends on more than one route, documented once. */
+
+export const REQUEST_ID_HEADER = {
+  'X-Request-Id': Type.String({
+    description: "The request's id, on every response: the caller's own X-Request-Id when it sent a usable one. Quote it when reporting a problem.",
+    examples: ['0b9e3e0c-4a1b-4e8f-9a55-2f1c7f0e6d21']
+  })
+}
+
+/** What @fastify/rate-limit sends once a request reaches the per-consumer limit (after authentication). */
+export const RATE_LIMIT_HEADERS = {
+  'x-ratelimit-limit': Type.Integer({ description: 'Requests a minute this consumer may send (RATE_LIMIT_PER_MINUTE)', examples: [600] }),
+  'x-ratelimit-remaining': Type.Integer({ description: 'Requests left in the current minute', examples: [599] }),
+  'x-ratelimit-reset': Type.Integer({ description: 'Seconds until the current minute ends and the count restarts', examples: [60] })
+}
+
+export const RETRY_AFTER_HEADER = {
+  'Retry-After': Type.Integer({ description: 'Seconds to wait before trying again, when the gateway knows', examples: [60] })
+}
+
+export const WWW_AUTHENTICATE_HEADER = {
+  'WWW-Authenticate': Type.String({ description: 'How to authenticate', examples: ['Bearer realm="tiktok-research-gateway"'] })
+}

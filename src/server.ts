@@ -3,6 +3,9 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { startSandbox } from './sandbox/sandbox.js'
 
+/** Time after the request deadline for the last answers to go out and the app to close. */
+const SHUTDOWN_MARGIN_MS = 5_000
+
 let config: Config
 try {
   config = loadConfig()
@@ -35,9 +38,12 @@ app.addHook('onSend', async (_request, reply) => {
   if (closing) reply.header('connection', 'close')
 })
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-  if (err) app.log.error({ err }, 'shutting down after an error')
-  else app.log.info({ signal }, 'shutting down')
+// Every request ends by its deadline (answered, or a 504 problem), so the grace period covers the
+// deadline plus time to write the last answers and close the upstream connections and stores.
+const graceMs = config.requestDeadlineMs + SHUTDOWN_MARGIN_MS
+closeWithGrace({ delay: graceMs }, async ({ signal, err }) => {
+  if (err) app.log.error({ err, graceMs }, 'shutting down after an error')
+  else app.log.info({ signal, graceMs }, 'shutting down')
   await app.close()
 })
 

@@ -5,6 +5,9 @@ import t, { type Test } from 'tap'
 import { SANDBOX_CREDENTIALS } from '../src/config.js'
 import { startSandbox } from '../src/sandbox/sandbox.js'
 
+// Each test starts a real process: on a loaded machine the file outlives tap's default 30 s.
+t.setTimeout(120_000)
+
 const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url))
 
 /** Runs src/server.ts as `npm start` would, with a clean environment plus `env`. */
@@ -71,4 +74,28 @@ t.test('SIGTERM with 50 requests in flight: every one completes, then the proces
   t.same(statuses, Array(50).fill(200))
   const [code] = await server.exited
   t.equal(code, 0)
+})
+
+t.test('SIGTERM with a request slower than REQUEST_DEADLINE_MS in flight: it gets its 504 problem, and the process exits 0', async (t) => {
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults: { latencyMs: 2500 } })
+  t.teardown(() => sandbox.close())
+  const server = startServer(t, {
+    TIKTOK_API_BASE_URL: sandbox.url,
+    TIKTOK_CLIENT_KEY: SANDBOX_CREDENTIALS.clientKey,
+    TIKTOK_CLIENT_SECRET: SANDBOX_CREDENTIALS.clientSecret,
+    GATEWAY_ALLOW_ANONYMOUS: 'true',
+    REQUEST_DEADLINE_MS: '1000'
+  })
+  const base = await listening(server)
+  const arrived = once(sandbox.events, 'followers')
+  const pending = fetch(`${base}/v1/users/slowpoke/followers`)
+  await arrived
+  server.child.kill('SIGTERM')
+  const res = await pending
+  t.equal(res.status, 504)
+  t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8')
+  t.match(await res.json(), { type: 'urn:tiktok-research-gateway:problem:deadline-exceeded' })
+  const [code] = await server.exited
+  t.equal(code, 0)
+  t.match(server.output(), /"graceMs":6000,.*"msg":"shutting down"/, 'the grace period is the deadline plus a margin')
 })

@@ -76,7 +76,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   for (const schema of COMPONENTS) app.addSchema(schema)
   await app.register(problemDetails)
   await app.register(swagger)
-  await app.register(consumerAuth, { consumers: config.consumers, allowAnonymous: config.allowAnonymous })
+  await app.register(consumerAuth, { consumers: config.consumers, allowAnonymous: config.allowAnonymous, metricsToken: config.metricsToken })
   await app.register(services, { config, dispatcher, now })
   await app.register(guards, { config })
   await app.register(operationsRoutes)

@@ -31,7 +31,9 @@ const EnvSchema = Type.Object({
   UPSTREAM_RETRY_AFTER_MAX_WAIT_SECONDS: Type.Integer({ minimum: 0, default: 2 }),
   BREAKER_FAILURE_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
   BREAKER_COOLDOWN_SECONDS: Type.Integer({ minimum: 1, default: 30 }),
-  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 })
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
+  // A bearer secret like the consumer keys: long enough not to be guessed.
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
 })
 
 type Env = Static<typeof EnvSchema>
@@ -78,6 +80,8 @@ export interface Config {
   rateLimitPerMinute: number
   requestDeadlineMs: number
   maxEventLoopDelayMs: number
+  /** When set, /metrics needs it (or an admin key); per-consumer series only go to such a scraper. */
+  metricsToken: string | undefined
 }
 
 /** The consumer name of requests without a key, where anonymous access is allowed. */
@@ -153,7 +157,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     dailyRequestBudget: env.DAILY_REQUEST_BUDGET,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     requestDeadlineMs: env.REQUEST_DEADLINE_MS,
-    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS
+    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
+    metricsToken: env.METRICS_TOKEN
   }
 }
 

@@ -12,30 +12,38 @@ export interface MetricsSources {
 const BREAKER_STATES: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
-/** The gateway's Prometheus metrics, in a registry of its own (one per app, so tests can build many). */
+/** Who is scraping: anyone sees the team's figures; an authorised scraper also each consumer's. */
+export type MetricsView = 'team' | 'consumers'
+
+/**
+ * The gateway's Prometheus metrics, in registries of their own (one set per app, so tests can build
+ * many). Consumer names and their daily usage are not for every scraper: one registry per view,
+ * the same metric objects in both, and only the quota gauges differ.
+ */
 export class Metrics {
-  readonly registry = new Registry()
+  readonly #registries: Record<MetricsView, Registry> = { team: new Registry(), consumers: new Registry() }
+  readonly #everyView = Object.values(this.#registries)
 
   readonly requestDuration = new Histogram({
     name: 'gateway_http_request_duration_seconds',
     help: 'Consumer requests by route and status',
     labelNames: ['method', 'route', 'status'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry]
+    registers: this.#everyView
   })
 
   readonly cacheRequests = new Counter({
     name: 'gateway_cache_requests_total',
     help: 'Page requests by cache outcome: hit, miss, coalesced (waited for another request\'s upstream call), stale',
     labelNames: ['outcome'],
-    registers: [this.registry]
+    registers: this.#everyView
   })
 
   readonly #upstreamCalls = new Counter({
     name: 'gateway_upstream_calls_total',
     help: 'Calls to the TikTok API by endpoint (token, followers) and outcome (HTTP status or failure code)',
     labelNames: ['endpoint', 'outcome'],
-    registers: [this.registry]
+    registers: this.#everyView
   })
 
   readonly #upstreamDuration = new Histogram({
@@ -43,39 +51,51 @@ export class Metrics {
     help: 'Duration of calls to the TikTok API by endpoint',
     labelNames: ['endpoint'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry]
+    registers: this.#everyView
   })
 
   readonly #tokenExchanges = new Counter({
     name: 'gateway_token_exchanges_total',
     help: 'Client access token exchanges with TikTok',
-    registers: [this.registry]
+    registers: this.#everyView
   })
 
   constructor(sources: MetricsSources) {
-    collectDefaultMetrics({ register: this.registry })
-    const quotaGauge = (name: string, help: string, field: 'used' | 'remaining') =>
+    for (const registry of this.#everyView) collectDefaultMetrics({ register: registry })
+    const quotaGauge = (view: MetricsView, name: string, help: string, field: 'used' | 'remaining') =>
       new Gauge({
         name,
         help,
         labelNames: ['scope', 'consumer'],
-        registers: [this.registry],
+        registers: [this.#registries[view]],
         async collect() {
           const report = await sources.quota()
           this.set({ scope: 'team', consumer: '' }, report.team[field])
+          if (view === 'team') return
           for (const [consumer, usage] of Object.entries(report.consumers)) this.set({ scope: 'consumer', consumer }, usage[field])
         }
       })
-    quotaGauge('gateway_quota_used', "Upstream research calls today (UTC), for the team and per consumer", 'used')
-    quotaGauge('gateway_quota_remaining', "Upstream research calls left today (UTC), for the team and per consumer", 'remaining')
+    for (const view of ['team', 'consumers'] as const) {
+      quotaGauge(view, 'gateway_quota_used', 'Upstream research calls today (UTC), for the team and (to an authorised scraper) per consumer', 'used')
+      quotaGauge(view, 'gateway_quota_remaining', 'Upstream research calls left today (UTC), for the team and (to an authorised scraper) per consumer', 'remaining')
+    }
     new Gauge({
       name: 'gateway_upstream_circuit_state',
       help: 'Circuit breaker in front of TikTok: 0 closed, 1 half-open, 2 open',
-      registers: [this.registry],
+      registers: this.#everyView,
       collect() {
         this.set(BREAKER_STATES[sources.breakerState()])
       }
     })
+  }
+
+  get contentType(): string {
+    return this.#registries.team.contentType
+  }
+
+  /** The Prometheus text of one view. */
+  render(view: MetricsView): Promise<string> {
+    return this.#registries[view].metrics()
   }
 
   upstreamCall({ endpoint, outcome, seconds }: UpstreamCall): void {

@@ -75,3 +75,9 @@ t.test('per-consumer budgets override CONSUMER_DAILY_BUDGET, admins come from GA
   t.equal(config.anonymousDailyBudget, 3)
   t.equal(config.dailyRequestBudget, 1000)
 })
+
+t.test('METRICS_TOKEN is optional, and at least 16 characters when set', async (t) => {
+  t.equal(loadConfig({}).metricsToken, undefined)
+  t.equal(loadConfig({ METRICS_TOKEN: 'a-long-enough-token' }).metricsToken, 'a-long-enough-token')
+  t.throws(() => loadConfig({ METRICS_TOKEN: 'short-token' }), { name: 'ConfigError', message: /METRICS_TOKEN/ })
+})

@@ -115,10 +115,11 @@ t.test('a request past REQUEST_DEADLINE_MS is a 504; the upstream call goes on a
 })
 
 t.test('/metrics reports requests, cache outcomes, upstream calls, token exchanges and quota', async (t) => {
-  const { app } = await sandboxGateway(t)
+  const token = 'metrics-token-0123456789'
+  const { app } = await sandboxGateway(t, { METRICS_TOKEN: token })
   await app.inject('/v1/users/a/followers')
   await app.inject('/v1/users/a/followers')
-  const res = await app.inject('/metrics')
+  const res = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /^text\/plain/)
   for (const line of [

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { ANONYMOUS, type Consumer } from '../config.js'
 import { failure } from '../errors.js'
+import type { MetricsView } from '../metrics.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,20 +13,27 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     authenticate: (request: FastifyRequest) => Promise<void>
+    /** What a /metrics scraper may see; throws the 401 when METRICS_TOKEN is set and not presented. */
+    authorizeMetrics: (request: FastifyRequest) => Promise<MetricsView>
   }
 }
 
 export interface ConsumerAuthOptions {
   consumers: Consumer[]
   allowAnonymous: boolean
+  metricsToken?: string
 }
 
 const digest = (key: string): Buffer => createHash('sha256').update(key).digest()
 
-/** Consumers present `Authorization: Bearer <key>` or `X-API-Key: <key>`; keys are compared in constant time. */
+/**
+ * Consumers present `Authorization: Bearer <key>` or `X-API-Key: <key>`; a metrics scraper presents
+ * `Authorization: Bearer <METRICS_TOKEN>`. Secrets are compared in constant time.
+ */
 export default fp<ConsumerAuthOptions>(
-  async (app, { consumers, allowAnonymous }) => {
+  async (app, { consumers, allowAnonymous, metricsToken }) => {
     const known = consumers.map(({ name, key, admin }) => ({ name, admin, digest: digest(key) }))
+    const metricsDigest = metricsToken === undefined ? undefined : digest(metricsToken)
 
     app.decorateRequest('consumer', '')
     app.decorateRequest('consumerIsAdmin', false)
@@ -46,6 +54,20 @@ export default fp<ConsumerAuthOptions>(
         request.consumer = match.name
         request.consumerIsAdmin = match.admin
       }
+    })
+
+    // Per-consumer series name consumers and their usage, which only admins see in /v1/quota: they go to
+    // the METRICS_TOKEN scraper and to admin keys. Without METRICS_TOKEN, /metrics stays open with the team's figures.
+    app.decorate('authorizeMetrics', async (request: FastifyRequest): Promise<MetricsView> => {
+      const key = presentedKey(request)
+      const bearer = request.headers.authorization !== undefined
+      if (key !== undefined && bearer && metricsDigest !== undefined && timingSafeEqual(metricsDigest, digest(key))) return 'consumers'
+      if (key !== undefined) await app.authenticate(request)
+      if (request.consumerIsAdmin) return 'consumers'
+      if (metricsDigest !== undefined) {
+        throw failure('GW_UNAUTHORIZED', '/metrics needs "Authorization: Bearer <METRICS_TOKEN>" or an admin consumer key')
+      }
+      return 'team'
     })
   },
   { name: 'consumer-auth' }

@@ -13,7 +13,7 @@ const healthy = (description: string, status: string) => ({
   content: { 'application/json': { schema: ref(HealthStatus), example: { status } } }
 })
 
-/** Liveness, readiness and metrics for load balancers, orchestrators and Prometheus; no consumer key needed. */
+/** Liveness, readiness and metrics for load balancers, orchestrators and Prometheus; no consumer key needed (see /metrics). */
 const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/healthz',
@@ -61,18 +61,24 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Prometheus metrics',
         description:
           'Request durations by route and status; cache hits, misses, coalesced and stale; upstream calls by endpoint and ' +
-          'outcome with latency; token exchanges; quota used and remaining for the team and per consumer; circuit state.',
+          'outcome with latency; token exchanges; quota used and remaining for the team; circuit state. Per-consumer quota ' +
+          'series only with `Authorization: Bearer <METRICS_TOKEN>` or an admin consumer key. When the gateway sets ' +
+          'METRICS_TOKEN, one of those is required.',
         security: [],
         response: {
           200: {
             description: 'The Prometheus text exposition format',
             headers: REQUEST_ID_HEADER,
             content: { 'text/plain': { schema: Type.String({ examples: ['gateway_upstream_circuit_state 0\n'] }) } }
-          }
+          },
+          ...problemResponses(['GW_UNAUTHORIZED'], { instance: '/metrics' })
         }
       }
     },
-    async (_request, reply) => reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics())
+    async (request, reply) => {
+      const view = await app.authorizeMetrics(request)
+      return reply.type(app.metrics.contentType).send(await app.metrics.render(view))
+    }
   )
 }
 

@@ -41,7 +41,7 @@ class AccessLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const line = {
       method: request.method,
-      url: request.url,
+      url: loggedUrl(request),
       status: reply.statusCode,
       ms: reply.elapsedTime,
       consumer: request.consumer || undefined
@@ -49,6 +49,23 @@ class AccessLog extends LogController {
     if (error) request.log.error({ ...line, err: error }, 'request errored')
     else request.log.info(line, 'request')
   }
+}
+
+/**
+ * The path and the route's own query parameters: a consumer key pasted into a query string
+ * (`?api_key=`) or anything else a route does not take stays out of the logs.
+ */
+function loggedUrl(request: FastifyRequest): string {
+  const start = request.url.indexOf('?')
+  if (start === -1) return request.url
+  const path = request.url.slice(0, start)
+  const schema = request.routeOptions.schema?.querystring
+  const properties = typeof schema === 'object' && schema !== null && 'properties' in schema ? schema.properties : undefined
+  const known = new URLSearchParams()
+  for (const [name, value] of new URLSearchParams(request.url.slice(start + 1))) {
+    if (typeof properties === 'object' && properties !== null && Object.hasOwn(properties, name)) known.append(name, value)
+  }
+  return known.size === 0 ? path : `${path}?${known}`
 }
 
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {

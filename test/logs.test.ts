@@ -29,6 +29,24 @@ t.test('no client secret, access token or consumer key appears in any log line o
   }
 })
 
+t.test('a consumer key sent in the query string never reaches a log line; the known parameters still do', async (t) => {
+  const { app, logs } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  const key = encodeURIComponent(KEYS.alice)
+  const urls = [
+    `/v1/users/someone/followers?api_key=${key}`,
+    `/v1/users/someone/followers?max_count=5&api_key=${key}&cursor=1`,
+    `/v1/quota?api_key=${key}`,
+    `/healthz?token=${key}`,
+    `/no/such/route?api_key=${key}`,
+    `/v1/users/%zz/followers?api_key=${key}`
+  ]
+  for (const url of urls) await app.inject({ url, headers: { 'x-api-key': KEYS.bob } })
+  t.ok(logs.filter((line) => line.includes('"msg":"request"')).length >= urls.length - 1, 'every routed request has its access line')
+  t.notOk(logs.some((line) => line.includes(KEYS.alice)), 'the key is in no log line')
+  t.ok(logs.some((line) => line.includes('"url":"/v1/users/someone/followers?max_count=5&cursor=1"')), 'the known parameters are logged')
+  t.ok(logs.some((line) => line.includes('"url":"/healthz"')))
+})
+
 t.test('rejected gateway credentials are a 503 that never echoes them', async (t) => {
   const agent = new MockAgent()
   agent.disableNetConnect()

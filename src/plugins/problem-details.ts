@@ -17,7 +17,7 @@ export default fp(
         title: 'Not Found',
         status: 404,
         detail: `No route ${request.method} ${request.url.split('?')[0]}; see /docs`,
-        instance: request.url,
+        instance: request.url.split('?')[0],
         request_id: request.id
       })
     )

@@ -4,9 +4,17 @@ import underPressure from '@fastify/under-pressure'
 import type { Config } from '../config.js'
 import { failure } from '../errors.js'
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `false`: never shed this route. Liveness, readiness and metrics must answer most when the gateway is busy. */
+    loadShedding?: false
+  }
+}
+
 /**
  * Protects the gateway and its consumers from each other: a per-consumer request rate limit
- * (routes opt in with `config: { rateLimit: {} }`), and load shedding when the event loop lags.
+ * (routes opt in with `config: { rateLimit: {} }`), and load shedding when the event loop lags (routes opt
+ * out with `config: { loadShedding: false }`).
  */
 export default fp<{ config: Config }>(
   async (app, { config }) => {
@@ -25,7 +33,8 @@ export default fp<{ config: Config }>(
     await app.register(underPressure, {
       maxEventLoopDelay: config.maxEventLoopDelayMs,
       retryAfter: 10,
-      pressureHandler: (_request, _reply, type, value) => {
+      pressureHandler: (request, _reply, type, value) => {
+        if (request.routeOptions.config.loadShedding === false) return
         throw failure('GW_OVERLOADED', `The gateway is shedding load (${type}: ${value}); retry in 10 s`, { retryAfterSeconds: 10 })
       }
     })

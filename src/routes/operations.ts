@@ -13,11 +13,15 @@ const healthy = (description: string, status: string) => ({
   content: { 'application/json': { schema: ref(HealthStatus), example: { status } } }
 })
 
+/** Probes and scrapes must see the gateway as it is when busy, not a 503 from load shedding. */
+const NEVER_SHED = { loadShedding: false } as const
+
 /** Liveness, readiness and metrics for load balancers, orchestrators and Prometheus; no consumer key needed (see /metrics). */
 const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/healthz',
     {
+      config: NEVER_SHED,
       schema: {
         operationId: 'getHealth',
         tags: ['operations'],
@@ -32,6 +36,7 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/readyz',
     {
+      config: NEVER_SHED,
       schema: {
         operationId: 'getReadiness',
         tags: ['operations'],
@@ -55,6 +60,7 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/metrics',
     {
+      config: NEVER_SHED,
       schema: {
         operationId: 'getMetrics',
         tags: ['operations'],

@@ -16,3 +16,17 @@ t.test('a lagging event loop sheds load with a 503 problem and Retry-After', asy
   t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:overloaded', status: 503 })
   t.equal(sandbox.stats.followerCalls, 0)
 })
+
+t.test('while shedding load, /healthz, /readyz and /metrics still answer', async (t) => {
+  const { app } = await sandboxGateway(t, { MAX_EVENT_LOOP_DELAY_MS: '1' })
+  await app.ready()
+  const until = Date.now() + 1100
+  while (Date.now() < until);
+  await afterDueTimers(0)
+  t.equal((await app.inject('/v1/users/someone/followers')).statusCode, 503, 'consumer requests are shed')
+  for (const url of ['/healthz', '/readyz', '/metrics']) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 200, url)
+  }
+  t.match((await app.inject('/metrics')).body, /gateway_http_request_duration_seconds_count\{method="GET",route="\/v1\/users\/:username\/followers",status="503"\} 1/)
+})

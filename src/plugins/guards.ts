@@ -1,10 +1,15 @@
 import fp from 'fastify-plugin'
+import type { preHandlerAsyncHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
 import type { Config } from '../config.js'
 import { failure } from '../errors.js'
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** A route's preHandler (after authentication): the consumer's request rate limit, one bucket per consumer. */
+    limitConsumerRate: preHandlerAsyncHookHandler
+  }
   interface FastifyContextConfig {
     /** `false`: never shed this route. Liveness, readiness and metrics must answer most when the gateway is busy. */
     loadShedding?: false
@@ -13,7 +18,7 @@ declare module 'fastify' {
 
 /**
  * Protects the gateway and its consumers from each other: a per-consumer request rate limit
- * (routes opt in with `config: { rateLimit: {} }`), and load shedding when the event loop lags (routes opt
+ * (routes opt in with `preHandler: app.limitConsumerRate`), and load shedding when the event loop lags (routes opt
  * out with `config: { loadShedding: false }`).
  */
 export default fp<{ config: Config }>(
@@ -22,14 +27,15 @@ export default fp<{ config: Config }>(
       global: false,
       max: config.rateLimitPerMinute,
       timeWindow: 60_000,
-      // After authentication, so that the limit is the consumer's, not the client address's.
-      hook: 'preHandler',
       keyGenerator: (request) => request.consumer,
       errorResponseBuilder: (request, context) =>
         failure('GW_CONSUMER_RATE_LIMITED', `"${request.consumer}" sent more than ${context.max} requests a minute; retry in ${context.after}`, {
           retryAfterSeconds: Math.ceil(context.ttl / 1000)
         })
     })
+    // The plugin gives each route that opts in through `config.rateLimit` a store of its own, which
+    // would multiply the limit by the routes; `app.rateLimit()` without options counts in its one store.
+    app.decorate('limitConsumerRate', app.rateLimit())
     await app.register(underPressure, {
       maxEventLoopDelay: config.maxEventLoopDelayMs,
       retryAfter: 10,

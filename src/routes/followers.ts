@@ -13,7 +13,8 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/users/:username/followers',
     {
       onRequest: app.authenticate,
-      config: { rateLimit: {} },
+      // After authentication and validation, so that the limit is the consumer's, not the client address's.
+      preHandler: app.limitConsumerRate,
       schema: {
         operationId: 'getFollowers',
         tags: ['followers'],

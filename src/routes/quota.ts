@@ -9,7 +9,8 @@ const quotaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/quota',
     {
       onRequest: app.authenticate,
-      config: { rateLimit: {} },
+      // After authentication and validation, so that the limit is the consumer's, not the client address's.
+      preHandler: app.limitConsumerRate,
       schema: {
         operationId: 'getQuota',
         tags: ['quota'],

@@ -117,3 +117,13 @@ t.test("a coalesced caller never gets another consumer's refusal: it loads again
   t.match((await app.inject({ url: '/v1/quota', headers: BOB })).json(), { team: { used: 2 }, consumers: { bob: { used: 1 } } })
   agent.assertNoPendingInterceptors()
 })
+
+t.test('a consumer has one rate limit across every route: N requests split over two routes reach the limit at N', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '4' })
+  const statuses = []
+  for (const url of ['/v1/users/a/followers', '/v1/quota', '/v1/users/a/followers', '/v1/quota', '/v1/quota', '/v1/users/a/followers']) {
+    statuses.push((await app.inject({ url, headers: ALICE })).statusCode)
+  }
+  t.same(statuses, [200, 200, 200, 200, 429, 429])
+  t.equal((await app.inject({ url: '/v1/quota', headers: BOB })).statusCode, 200, 'bob has his own bucket')
+})

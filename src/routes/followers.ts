@@ -41,11 +41,12 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
             },
             content: { 'application/json': { schema: ref(FollowersPage) } }
           },
-          304: {
-            ...Type.Null(),
+          // No body (OpenAPI: `type: 'null'`), typed `undefined` so that the handler sends none at all.
+          304: Type.Unsafe<undefined>({
+            type: 'null',
             description: 'Not modified: the page still matches If-None-Match',
             headers: { ETag: Type.String({ description: 'The page\'s ETag' }), ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS }
-          },
+          }),
           ...problemResponses(ALL_PROBLEMS, { instance: '/v1/users/tiktok/followers', rateLimited: true })
         }
       }
@@ -65,7 +66,8 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const next = `/v1/users/${username}/followers?max_count=${maxCount}&cursor=${page.nextCursor}`
         reply.header('link', `<${next}>; rel="next"`)
       }
-      if (matchesEtag(request.headers['if-none-match'], page.etag)) return reply.code(304).send(null)
+      // No payload: a serialised `null` would go out as `content-length: 4`, which RFC 9110 forbids on a 304.
+      if (matchesEtag(request.headers['if-none-match'], page.etag)) return reply.code(304).send()
       // The stored bytes are a serialised FollowersPage; sending them skips serialisation on every hit.
       return reply.type('application/json; charset=utf-8').send(page.body as unknown as FollowersPage)
     }

@@ -77,6 +77,8 @@ t.test('If-None-Match with the ETag answers 304 without a body', async (t) => {
     const res = await app.inject({ url: '/v1/users/someone/followers', headers: { 'if-none-match': ifNoneMatch } })
     t.equal(res.statusCode, 304, ifNoneMatch)
     t.equal(res.body, '')
+    t.equal(res.headers['content-length'], undefined, 'RFC 9110: no content-length for a body a 304 does not carry')
+    t.equal(res.headers['content-type'], undefined)
     t.equal(res.headers.etag, etag)
   }
   const changed = await app.inject({ url: '/v1/users/someone/followers', headers: { 'if-none-match': '"stale"' } })

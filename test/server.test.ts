@@ -31,7 +31,8 @@ function listening(server: ReturnType<typeof startServer>): Promise<string> {
       const match = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/.exec(server.output())
       if (match?.[1]) resolve(match[1])
     })
-    server.exited.then(() => reject(new Error(server.output())))
+    // A spawn failure rejects `exited`: it fails the wait too, instead of an unhandled rejection.
+    server.exited.then(() => reject(new Error(server.output())), reject)
   })
 }
 

@@ -30,7 +30,7 @@ export type Problem = Static<typeof Problem>
 const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_INVALID_REQUEST: { detail: 'querystring.max_count must be <= 100' },
   GW_UNAUTHORIZED: { detail: 'Send your consumer key as "Authorization: Bearer <key>" or "X-API-Key: <key>"' },
-  GW_USER_PRIVATE: { detail: '"private_account" is a private account; TikTok does not return its followers', code: 'invalid_params' },
+  GW_USER_PRIVATE: { detail: '"private_account" is a private account; TikTok does not return its data', code: 'invalid_params' },
   GW_USER_UNAVAILABLE: { detail: 'TikTok\'s Research API cannot return information about "hidden_account"', code: 'invalid_params' },
   GW_USER_NOT_FOUND: { detail: 'TikTok has no user "nobody_here"', code: 'invalid_params' },
   GW_RATE_LIMITED: { detail: 'TikTok is rate-limiting the gateway; retry after the indicated delay', code: 'rate_limit_exceeded' },

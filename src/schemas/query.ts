@@ -16,7 +16,8 @@ export const STRICT_INTEGERS = 'x-strict-integers'
 const DECIMAL = /^(?:0|[1-9][0-9]*)$/
 
 const validateStrictIntegers: SchemaValidateFunction = (enabled: boolean, data: Record<string, unknown>, parentSchema?: AnySchemaObject) => {
-  const properties: Record<string, { type?: unknown }> = enabled ? (parentSchema?.properties ?? {}) : {}
+  // Ajv types a schema's keywords as `any`; this keyword sits on a TypeBox object, whose properties are schemas.
+  const properties = enabled ? ((parentSchema?.properties ?? {}) as Record<string, { type?: unknown }>) : {}
   const errors = Object.entries(properties)
     .filter(([name, property]) => property.type === 'integer' && name in data && !isDecimal(data[name]))
     .map(([name]) => ({

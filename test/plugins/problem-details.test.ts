@@ -18,7 +18,7 @@ t.test('a URL the router refuses (bad percent-encoding, an over-long segment) is
       request_id: res.headers['x-request-id']
     })
     t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/)
-    t.ok(logs.some((line) => line.includes(`"reqId":"${res.headers['x-request-id']}"`) && line.includes('invalid-request')), 'logged under its id')
+    t.ok(logs.some((line) => line.includes(`"reqId":"${String(res.headers['x-request-id'])}"`) && line.includes('invalid-request')), 'logged under its id')
   }
   t.equal(sandbox.stats.followerCalls, 0)
 })

@@ -119,7 +119,7 @@ t.test('max_count and cursor accept plain decimal integers only; every other spe
   const spellings = ['Infinity', '-Infinity', 'NaN', '1e309', '1e99', '1e2', '9007199254740993', '0x10', '0b1', '0o7', '20.0', '5.', '+5', '-0', '05', '', ' 5', '5 ', '\t5', '5\t', '5\n', '1_0', '２']
   for (const name of ['max_count', 'cursor']) {
     for (const value of spellings) {
-      const url = `/v1/users/someone/followers?${new URLSearchParams({ [name]: value })}`
+      const url = `/v1/users/someone/followers?${new URLSearchParams({ [name]: value }).toString()}`
       const res = await app.inject(url)
       t.equal(res.statusCode, 400, url)
       t.equal(res.headers['content-type'], PROBLEM_JSON)

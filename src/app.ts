@@ -65,7 +65,7 @@ function loggedUrl(request: FastifyRequest): string {
   for (const [name, value] of new URLSearchParams(request.url.slice(start + 1))) {
     if (typeof properties === 'object' && properties !== null && Object.hasOwn(properties, name)) known.append(name, value)
   }
-  return known.size === 0 ? path : `${path}?${known}`
+  return known.size === 0 ? path : `${path}?${known.toString()}`
 }
 
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {

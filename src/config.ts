@@ -33,7 +33,14 @@ const EnvSchema = Type.Object({
   BREAKER_COOLDOWN_SECONDS: Type.Integer({ minimum: 1, default: 30 }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   // A bearer secret like the consumer keys: long enough not to be guessed.
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 }))
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  REDIS_URL: Type.Optional(Type.String()),
+  REDIS_CACHE_URL: Type.Optional(Type.String()),
+  REDIS_KEY_PREFIX: Type.String({ default: 'tiktok-gw:' }),
+  REDIS_CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 256 * 1024 * 1024 }),
+  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 1000 }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 500 }),
+  REDIS_OUTAGE_BUDGET_SHARE: Type.Number({ minimum: 0, maximum: 1, default: 0.05 })
 })
 
 type Env = Static<typeof EnvSchema>
@@ -82,6 +89,22 @@ export interface Config {
   maxEventLoopDelayMs: number
   /** When set, /metrics needs it (or an admin key); per-consumer series only go to such a scraper. */
   metricsToken: string | undefined
+  /** Shared state for several replicas; absent: everything stays in this process. */
+  redis?: RedisConfig
+}
+
+export interface RedisConfig {
+  /** Quota counters, rate limits, and pages unless `cacheUrl` is set. */
+  url: string
+  /** Pages (and their locks) on a Redis of their own, which may evict. */
+  cacheUrl?: string
+  keyPrefix: string
+  /** Byte budget of the pages held in Redis. */
+  cacheMaxBytes: number
+  connectTimeoutMs: number
+  commandTimeoutMs: number
+  /** Share of the remaining budgets that each replica may spend on its own while Redis is unavailable. */
+  outageBudgetShare: number
 }
 
 /** The consumer name of requests without a key, where anonymous access is allowed. */
@@ -158,8 +181,31 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     requestDeadlineMs: env.REQUEST_DEADLINE_MS,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
-    metricsToken: env.METRICS_TOKEN
+    metricsToken: env.METRICS_TOKEN,
+    ...(env.REDIS_URL !== undefined && {
+      redis: {
+        url: parseRedisUrl('REDIS_URL', env.REDIS_URL),
+        cacheUrl: env.REDIS_CACHE_URL === undefined ? undefined : parseRedisUrl('REDIS_CACHE_URL', env.REDIS_CACHE_URL),
+        keyPrefix: env.REDIS_KEY_PREFIX,
+        cacheMaxBytes: env.REDIS_CACHE_MAX_BYTES,
+        connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
+        commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+        outageBudgetShare: env.REDIS_OUTAGE_BUDGET_SHARE
+      }
+    })
   }
+}
+
+function parseRedisUrl(variable: string, value: string): string {
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    url = undefined
+  }
+  // The URL may hold a password: never quote it back.
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) throw new ConfigError(`${variable} is not a redis:// or rediss:// URL`)
+  return value
 }
 
 function parseBaseUrl(value: string): string {

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { MemoryPageStore } from '../../src/stores/memory-page-store.js'
+import { RedisPageStore } from '../../src/stores/redis-page-store.js'
+import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { pageStoreContract } from './page-store-contract.js'
+import { connect } from './redis-connection.js'
+
+t.test('MemoryPageStore', async (t) => {
+  pageStoreContract(t, async (_t, { staleMaxMs, now }) => new MemoryPageStore(1024 * 1024, staleMaxMs, now))
+})
+
+t.test('RedisPageStore', { skip: NEEDS_REDIS }, async (t) => {
+  pageStoreContract(t, async (t, { staleMaxMs, now }) => {
+    const connection = await connect(t, TEST_REDIS_URL, 'cache')
+    const store = new RedisPageStore({
+      connection,
+      keyPrefix: testPrefix(t),
+      memoryMaxBytes: 1024 * 1024,
+      redisMaxBytes: 1024 * 1024,
+      staleMaxMs,
+      lockTtlMs: 5000,
+      waitMs: 5000,
+      pollMs: 50,
+      errorTtlMs: 1000,
+      now,
+      onWriteError: (error) => t.fail(`a cache write failed: ${error}`)
+    })
+    t.teardown(() => store.close())
+    return store
+  })
+})

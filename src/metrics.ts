@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { QuotaReport } from './schemas/quota.js'
+import type { RedisConnection } from './stores/redis.js'
 import type { BreakerState } from './upstream/circuit-breaker.js'
 import type { UpstreamCall } from './upstream/http-client.js'
 
@@ -7,6 +8,8 @@ export interface MetricsSources {
   /** Read when Prometheus scrapes, so the quota gauges are as current as the store. */
   quota: () => Promise<QuotaReport>
   breakerState: () => BreakerState
+  /** The Redis connections of shared state; none in memory. */
+  redis: () => readonly RedisConnection[]
 }
 
 const BREAKER_STATES: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
@@ -60,6 +63,12 @@ export class Metrics {
     registers: this.#everyView
   })
 
+  readonly redisCacheWriteErrors = new Counter({
+    name: 'gateway_redis_cache_write_errors_total',
+    help: 'Pages that could not be written to Redis (best effort: still served from process memory)',
+    registers: this.#everyView
+  })
+
   constructor(sources: MetricsSources) {
     for (const registry of this.#everyView) collectDefaultMetrics({ register: registry })
     const quotaGauge = (view: MetricsView, name: string, help: string, field: 'used' | 'remaining') =>
@@ -85,6 +94,15 @@ export class Metrics {
       registers: this.#everyView,
       collect() {
         this.set(BREAKER_STATES[sources.breakerState()])
+      }
+    })
+    new Gauge({
+      name: 'gateway_redis_up',
+      help: 'Whether Redis answers, per connection role (state: quota and rate limits; cache: pages); absent without REDIS_URL',
+      labelNames: ['role'],
+      registers: this.#everyView,
+      collect() {
+        for (const connection of sources.redis()) this.set({ role: connection.role }, connection.up ? 1 : 0)
       }
     })
   }

@@ -81,3 +81,18 @@ t.test('METRICS_TOKEN is optional, and at least 16 characters when set', async (
   t.equal(loadConfig({ METRICS_TOKEN: 'a-long-enough-token' }).metricsToken, 'a-long-enough-token')
   t.throws(() => loadConfig({ METRICS_TOKEN: 'short-token' }), { name: 'ConfigError', message: /METRICS_TOKEN/ })
 })
+
+t.test('REDIS_URL turns on shared state with documented defaults; a bad URL is refused without quoting it', async (t) => {
+  t.equal(loadConfig({}).redis, undefined, 'in memory without REDIS_URL')
+  t.same(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/0' }).redis, {
+    url: 'redis://127.0.0.1:6379/0',
+    cacheUrl: undefined,
+    keyPrefix: 'tiktok-gw:',
+    cacheMaxBytes: 256 * 1024 * 1024,
+    connectTimeoutMs: 1000,
+    commandTimeoutMs: 500,
+    outageBudgetShare: 0.05
+  })
+  t.throws(() => loadConfig({ REDIS_URL: 'http://user:secret@host' }), new ConfigError('REDIS_URL is not a redis:// or rediss:// URL'))
+  t.throws(() => loadConfig({ REDIS_URL: 'redis://h', REDIS_OUTAGE_BUDGET_SHARE: '2' }), { message: /REDIS_OUTAGE_BUDGET_SHARE/ })
+})

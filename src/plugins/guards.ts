@@ -28,6 +28,9 @@ export default fp<{ config: Config }>(
       max: config.rateLimitPerMinute,
       timeWindow: 60_000,
       keyGenerator: (request) => request.consumer,
+      // One limit across replicas when Redis is configured. While Redis is unavailable requests are
+      // let through rather than refused: the quota's outage share still bounds upstream calls.
+      ...(app.stores.rateLimitRedis && { redis: app.stores.rateLimitRedis, nameSpace: app.stores.rateLimitNameSpace, skipOnError: true }),
       errorResponseBuilder: (request, context) =>
         failure('GW_CONSUMER_RATE_LIMITED', `"${request.consumer}" sent more than ${context.max} requests a minute; retry in ${context.after}`, {
           retryAfterSeconds: Math.ceil(context.ttl / 1000)
@@ -45,5 +48,5 @@ export default fp<{ config: Config }>(
       }
     })
   },
-  { name: 'guards', dependencies: ['consumer-auth'] }
+  { name: 'guards', dependencies: ['consumer-auth', 'services'] }
 )

@@ -4,8 +4,7 @@ import { ANONYMOUS, type Config } from '../config.js'
 import { Metrics } from '../metrics.js'
 import { Pages } from '../services/pages.js'
 import { Quota } from '../services/quota.js'
-import { MemoryCounterStore } from '../stores/memory-counter-store.js'
-import { MemoryPageStore } from '../stores/memory-page-store.js'
+import { openStores, type Stores } from '../stores/stores.js'
 import { ResearchApi } from '../upstream/research-api.js'
 
 declare module 'fastify' {
@@ -14,6 +13,7 @@ declare module 'fastify' {
     researchApi: ResearchApi
     quota: Quota
     metrics: Metrics
+    stores: Stores
   }
 }
 
@@ -26,18 +26,19 @@ export interface ServicesOptions {
 /** Wires the stores, the upstream client, the services and their metrics; closes them with the app. */
 export default fp<ServicesOptions>(
   async (app, { config, dispatcher, now }) => {
+    const stores = await openStores({ config, logger: app.log, now, onCacheWriteError: () => metrics.redisCacheWriteErrors.inc() })
     const budgets = new Map(config.consumers.map((consumer) => [consumer.name, consumer.dailyBudget]))
     const quota = new Quota({
-      store: new MemoryCounterStore(now),
+      store: stores.counters,
       teamBudget: config.dailyRequestBudget,
       consumerBudget: (consumer) => budgets.get(consumer) ?? config.anonymousDailyBudget,
       consumers: [...budgets.keys(), ...(config.allowAnonymous ? [ANONYMOUS] : [])],
       now
     })
     const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, onCall: (call) => metrics.upstreamCall(call) })
-    const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState })
-    const store = new MemoryPageStore(config.cache.maxBytes, config.cache.staleMaxAgeSeconds * 1000, now)
+    const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState, redis: () => stores.redis })
 
+    app.decorate('stores', stores)
     app.decorate('quota', quota)
     app.decorate('metrics', metrics)
     app.decorate('researchApi', api)
@@ -45,7 +46,7 @@ export default fp<ServicesOptions>(
       'pages',
       new Pages({
         api,
-        store,
+        store: stores.pages,
         quota,
         ttlLatestSeconds: config.cache.ttlLatestSeconds,
         ttlHistorySeconds: config.cache.ttlHistorySeconds,
@@ -61,7 +62,7 @@ export default fp<ServicesOptions>(
       done()
     })
     app.addHook('onClose', async () => {
-      await Promise.all([api.close(), store.close()])
+      await Promise.all([api.close(), stores.close()])
     })
   },
   { name: 'services' }

@@ -44,7 +44,8 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Not ready (503) while TikTok rejects the gateway's client credentials. Still ready while the daily quota " +
           'is spent or TikTok is failing: cached pages can still be served. Checks no upstream on its own: ' +
-          'readiness reflects the outcome of the last token exchange.',
+          'readiness reflects the outcome of the last token exchange. While Redis (REDIS_URL) is unavailable: 200 with ' +
+          '`status: degraded` and `redis: unavailable`, since every replica shares it and each can still serve.',
         security: [],
         response: { 200: healthy('Ready', 'ready'), ...problemResponses(['GW_CREDENTIALS_REJECTED'], { instance: '/readyz' }) }
       }
@@ -53,6 +54,9 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (app.researchApi.credentialsRejected) {
         throw failure('GW_CREDENTIALS_REJECTED', 'The last token exchange was refused; an operator must check TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET')
       }
+      // Still 200: every replica shares the one Redis, so a 503 would take them all out of the load
+      // balancer at once, while each can serve its memory and call TikTok within its outage share.
+      if (app.stores.redis.some((connection) => !connection.up)) return { status: 'degraded', redis: 'unavailable' }
       return { status: 'ready' }
     }
   )
@@ -67,7 +71,7 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Prometheus metrics',
         description:
           'Request durations by route and status; cache hits, misses, coalesced and stale; upstream calls by endpoint and ' +
-          'outcome with latency; token exchanges; quota used and remaining for the team; circuit state. Per-consumer quota ' +
+          'outcome with latency; token exchanges; quota used and remaining for the team; circuit state; with REDIS_URL, whether Redis is up. Per-consumer quota ' +
           'series only with `Authorization: Bearer <METRICS_TOKEN>` or an admin consumer key. When the gateway sets ' +
           'METRICS_TOKEN, one of those is required.',
         security: [],

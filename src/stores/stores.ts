@@ -1,0 +1,77 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { Config } from '../config.js'
+import type { CounterStore } from './counter-store.js'
+import { MemoryCounterStore } from './memory-counter-store.js'
+import { MemoryPageStore } from './memory-page-store.js'
+import type { PageStore } from './page-store.js'
+import { RedisConnection } from './redis.js'
+import { RedisCounterStore } from './redis-counter-store.js'
+import { RedisPageStore } from './redis-page-store.js'
+
+/** How often a replica waiting for another's load looks at Redis again, in case the pub/sub message was lost. */
+const POLL_MS = 100
+/** How long a failed load answers the others: long enough for the waiters of that load, short enough not to hide a recovery. */
+const ERROR_MARKER_MS = 1000
+
+export interface Stores {
+  counters: CounterStore
+  pages: PageStore
+  /** The Redis connections (none in memory), for readiness and metrics. */
+  redis: RedisConnection[]
+  /** The Redis client shared rate limits count on; undefined: each replica counts in memory. */
+  rateLimitRedis?: Redis
+  rateLimitNameSpace?: string
+  close(): Promise<void>
+}
+
+export interface StoresOptions {
+  config: Config
+  logger: FastifyBaseLogger
+  now: () => number
+  onCacheWriteError: (error: unknown) => void
+}
+
+/** The one place that picks the stores: in process memory, or in Redis when REDIS_URL is set. */
+export async function openStores({ config, logger, now, onCacheWriteError }: StoresOptions): Promise<Stores> {
+  const staleMaxMs = config.cache.staleMaxAgeSeconds * 1000
+  const { redis } = config
+  if (redis === undefined) {
+    const pages = new MemoryPageStore(config.cache.maxBytes, staleMaxMs, now)
+    return { counters: new MemoryCounterStore(now), pages, redis: [], close: () => pages.close() }
+  }
+
+  const connect = (url: string, role: string) =>
+    new RedisConnection({ url, role, connectTimeoutMs: redis.connectTimeoutMs, commandTimeoutMs: redis.commandTimeoutMs, logger })
+  const state = connect(redis.url, 'state')
+  const cache = redis.cacheUrl === undefined ? state : connect(redis.cacheUrl, 'cache')
+  const connections = [...new Set([state, cache])]
+  await Promise.all(connections.map((connection) => connection.ready(redis.connectTimeoutMs)))
+
+  const { upstream } = config
+  const pages = new RedisPageStore({
+    connection: cache,
+    keyPrefix: redis.keyPrefix,
+    memoryMaxBytes: config.cache.maxBytes,
+    redisMaxBytes: redis.cacheMaxBytes,
+    staleMaxMs,
+    // Every attempt timing out, plus a Retry-After waited out: past that the loading replica is gone.
+    lockTtlMs: (upstream.connectTimeoutMs + upstream.timeoutMs) * (upstream.retries + 1) + upstream.retryAfterMaxWaitSeconds * 1000,
+    waitMs: config.requestDeadlineMs,
+    pollMs: POLL_MS,
+    errorTtlMs: ERROR_MARKER_MS,
+    now,
+    onWriteError: onCacheWriteError
+  })
+  return {
+    counters: new RedisCounterStore({ connection: state, keyPrefix: redis.keyPrefix, outageShare: redis.outageBudgetShare, now }),
+    pages,
+    redis: connections,
+    rateLimitRedis: state.client,
+    rateLimitNameSpace: `${redis.keyPrefix}rate-limit:`,
+    async close() {
+      await pages.close()
+      await Promise.all(connections.map((connection) => connection.close()))
+    }
+  }
+}

@@ -4,12 +4,15 @@
  * median over rounds.
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { cpus } from 'node:os'
+import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import pino from 'pino'
+import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import { buildApp } from '../src/app.js'
 import { loadConfig, SANDBOX_CREDENTIALS } from '../src/config.js'
@@ -27,8 +30,8 @@ const HIT_PATH = '/v1/users/benchmark/followers?max_count=100'
 
 function settings({ quick }: BenchOptions) {
   return quick
-    ? { rounds: 2, seconds: 1, coalesced: 1000, memoryBudget: 4 * 1024 * 1024 }
-    : { rounds: 3, seconds: 10, coalesced: 1000, memoryBudget: 32 * 1024 * 1024 }
+    ? { rounds: 2, seconds: 1, coalesced: 1000, memoryBudget: 4 * 1024 * 1024, l2Pages: 200 }
+    : { rounds: 3, seconds: 10, coalesced: 1000, memoryBudget: 32 * 1024 * 1024, l2Pages: 2000 }
 }
 
 /** Runs autocannon in a child process. */
@@ -84,12 +87,17 @@ async function listen(server: Server): Promise<string> {
 /** Budgets and rate limits high enough that the load measures the gateway, not its guards. */
 const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '1000000000', DAILY_REQUEST_BUDGET: '1000000000', CONSUMER_DAILY_BUDGET: '1000000000' }
 
-/** The sandbox and a gateway in front of it, logging at info as deployed (to /dev/null). */
+/** A gateway in front of `upstreamUrl`, logging at info as deployed (to /dev/null). */
+export async function startGateway(upstreamUrl: string, env: NodeJS.ProcessEnv = {}) {
+  const config = loadConfig({ TIKTOK_API_BASE_URL: upstreamUrl, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...UNLIMITED, ...env })
+  const gateway = await buildApp({ config, logStream: pino.destination({ dest: '/dev/null', sync: false }) })
+  return { gateway, url: await gateway.listen({ host: '127.0.0.1', port: 0 }) }
+}
+
+/** The sandbox and a gateway in front of it. */
 export async function startStack(env: NodeJS.ProcessEnv = {}, faults: Faults = {}) {
   const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults })
-  const config = loadConfig({ TIKTOK_API_BASE_URL: sandbox.url, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...UNLIMITED, ...env })
-  const gateway = await buildApp({ config, logStream: pino.destination({ dest: '/dev/null', sync: false }) })
-  const url = await gateway.listen({ host: '127.0.0.1', port: 0 })
+  const { gateway, url } = await startGateway(sandbox.url, env)
   return {
     sandbox,
     url,
@@ -185,6 +193,89 @@ async function coalescing(opts: BenchOptions) {
   }
 }
 
+/** The Redis the replicas share: 127.0.0.1:6379, or BENCH_REDIS_URL. */
+const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** Deletes every key under `prefix`; returns false when Redis does not answer. */
+async function deleteKeys(prefix: string): Promise<boolean> {
+  const redis = new Redis(BENCH_REDIS_URL, { connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  redis.on('error', () => {})
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      if (keys.length > 0) await redis.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+    return true
+  } catch {
+    return false
+  } finally {
+    redis.disconnect()
+  }
+}
+
+async function get(url: string, dispatcher: Agent): Promise<{ status: number; cache: string | undefined }> {
+  const response = await request(url, { headers: AUTH, dispatcher })
+  await response.body.dump()
+  return { status: response.statusCode, cache: response.headers['x-cache'] as string | undefined }
+}
+
+/**
+ * Two replicas on one Redis against one replica in memory, all in front of one sandbox: a hot hit
+ * (L1, in process memory), a hit from Redis (L2: loaded through A, first asked of B), and N
+ * identical cold requests spread over both replicas.
+ */
+async function replicas(opts: BenchOptions) {
+  const { rounds, seconds, coalesced, l2Pages } = settings(opts)
+  const prefix = `bench-${randomBytes(4).toString('hex')}:`
+  if (!(await deleteKeys(prefix))) return { skipped: `no Redis answers at ${BENCH_REDIS_URL}` }
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS })
+  const memory = await startGateway(sandbox.url)
+  const onRedis = { REDIS_URL: BENCH_REDIS_URL, REDIS_KEY_PREFIX: prefix }
+  const a = await startGateway(sandbox.url, onRedis)
+  const b = await startGateway(sandbox.url, onRedis)
+  const agent = new Agent({ connections: coalesced })
+  try {
+    await get(memory.url + HIT_PATH, agent)
+    await get(a.url + HIT_PATH, agent)
+    const spec = (url: string) => () => ({ url: url + HIT_PATH, connections: 50, durationSeconds: seconds, headers: AUTH })
+    const l1 = await alternate(rounds, { 'one replica, in memory': spec(memory.url), 'replica A on Redis': spec(a.url) })
+
+    // Sequential pairs on one connection: B's first answer for a page comes from Redis, its second from memory.
+    const page = (i: number) => `/v1/users/l2_${i}/followers?max_count=100`
+    for (let i = 0; i < l2Pages; i++) await get(a.url + page(i), agent)
+    const one = new Agent({ connections: 1 })
+    const fromRedis: number[] = []
+    const fromMemory: number[] = []
+    let notHits = 0
+    for (let i = 0; i < l2Pages; i++) {
+      for (const times of [fromRedis, fromMemory]) {
+        const started = performance.now()
+        const { cache } = await get(b.url + page(i), one)
+        times.push(performance.now() - started)
+        if (cache !== 'HIT') notHits++
+      }
+    }
+    await one.close()
+
+    const before = sandbox.stats.followerCalls
+    const statuses = await Promise.all(
+      Array.from({ length: coalesced }, async (_, i) => (await get(`${(i % 2 ? a : b).url}/v1/users/coalesced/followers`, agent)).status)
+    )
+    return {
+      l1,
+      l2: { pages: l2Pages, notHits, p50FromRedis: median(fromRedis), p50FromMemory: median(fromMemory) },
+      coalescing: { requests: coalesced, ok: statuses.filter((status) => status === 200).length, upstreamCalls: sandbox.stats.followerCalls - before }
+    }
+  } finally {
+    await agent.close()
+    await Promise.all([memory.gateway.close(), a.gateway.close(), b.gateway.close()])
+    await sandbox.close()
+    await deleteKeys(prefix)
+  }
+}
+
 const collectGarbage = () => (globalThis as { gc?: () => void }).gc?.()
 
 async function memory(opts: BenchOptions) {
@@ -230,7 +321,8 @@ export async function runBench(opts: BenchOptions) {
     memory: await memory(opts),
     cacheHit: await cacheHit(opts),
     coldMiss: await coldMiss(opts),
-    coalescing: await coalescing(opts)
+    coalescing: await coalescing(opts),
+    replicas: await replicas(opts)
   }
 }
 

@@ -20,6 +20,36 @@ function variant(figures: Record<string, VariantFigures>, name: string): Variant
   return found
 }
 
+function replicaSummary({ replicas: r }: BenchResults): string[] {
+  if ('skipped' in r) return [`| replicas on Redis | skipped: ${r.skipped} | | |`]
+  const memory = variant(r.l1, 'one replica, in memory')
+  const redis = variant(r.l1, 'replica A on Redis')
+  return [
+    `| replicas on Redis | L1 hit throughput, replica on Redis / one replica in memory | ${ratio(redis.requestsPerSecond, memory.requestsPerSecond)} | >= 0.95 |`,
+    `| replicas on Redis | L2 hit (in Redis, not in memory): added latency at p50 | ${ms(r.l2.p50FromRedis - r.l2.p50FromMemory)} ms | <= 0.5 ms |`,
+    `| replicas on Redis | upstream calls for ${r.coalescing.requests} identical cold requests over two replicas | ${r.coalescing.upstreamCalls} | 1 |`
+  ]
+}
+
+function replicaSection({ replicas: r }: BenchResults): string[] {
+  if ('skipped' in r) return ['## 3b. Two replicas on Redis', '', `Skipped: ${r.skipped}.`, '']
+  return [
+    '## 3b. Two replicas on Redis',
+    '',
+    'One sandbox; one gateway in memory; replicas A and B on one Redis (REDIS_URL). L1: the same cached page, 50 connections.',
+    '',
+    ...figuresTable(r.l1),
+    '',
+    `L2: ${r.l2.pages} pages loaded through A, then each asked of B twice in a row on one connection: the first answer ` +
+      `comes from Redis (p50 ${ms(r.l2.p50FromRedis)} ms), the second from B's memory (p50 ${ms(r.l2.p50FromMemory)} ms); ` +
+      `answers that were not a HIT: ${r.l2.notHits}.`,
+    '',
+    `Coalescing: ${r.coalescing.requests} concurrent identical cold requests, alternately to A and B: ${r.coalescing.ok} answered 200, ` +
+      `${r.coalescing.upstreamCalls} upstream call(s).`,
+    ''
+  ]
+}
+
 function format(r: BenchResults): string {
   const hit = r.cacheHit.figures
   const gw = variant(hit, 'gateway')
@@ -46,6 +76,7 @@ function format(r: BenchResults): string {
     `| cold miss | added latency at p99 | ${ms(cold.gateway.p99 - cold.direct.p99)} ms | |`,
     `| coalescing | upstream calls for ${r.coalescing.requests} concurrent identical cold requests | ${r.coalescing.upstreamCalls} | 1 |`,
     `| coalescing | token exchanges | ${r.coalescing.tokenExchanges} | 1 |`,
+    ...replicaSummary(r),
     `| memory | heap + buffers growth / cache budget | ${ratio(r.memory.heapAndBuffersGrowthBytes, r.memory.budgetBytes)} | |`,
     `| memory | RSS growth / cache budget | ${ratio(r.memory.rssGrowthBytes, r.memory.budgetBytes)} | |`,
     '',
@@ -64,6 +95,7 @@ function format(r: BenchResults): string {
     `${r.coalescing.requests} concurrent identical cold requests over real sockets: ${r.coalescing.ok} answered 200, ` +
       `${r.coalescing.upstreamCalls} upstream call(s), ${r.coalescing.tokenExchanges} token exchange(s).`,
     '',
+    ...replicaSection(r),
     '## 4. Memory',
     '',
     `Cache budget ${mib(r.memory.budgetBytes)} MiB; ${r.memory.pagesRequested} distinct pages requested (sized from a ${r.memory.pageBytes}-byte probe page, ` +

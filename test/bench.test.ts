@@ -12,4 +12,11 @@ t.test('the quick benchmark runs every scenario; 1000 concurrent identical cold 
     t.ok(figures.requestsPerSecond > 0, `${scenario}: measured`)
   }
   t.ok(results.memory.pagesRequested > 0)
+  if ('skipped' in results.replicas) {
+    t.comment(`two replicas on Redis: ${results.replicas.skipped}`)
+  } else {
+    t.equal(results.replicas.coalescing.upstreamCalls, 1, '1000 identical cold requests over two replicas on Redis: 1 upstream call')
+    t.equal(results.replicas.l2.notHits, 0, 'a page loaded through A is a HIT on B')
+    for (const [variant, figures] of Object.entries(results.replicas.l1)) t.equal(figures.failures, 0, `${variant}: every response was a 2xx`)
+  }
 })

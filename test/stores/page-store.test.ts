@@ -23,7 +23,7 @@ t.test('RedisPageStore', { skip: NEEDS_REDIS }, async (t) => {
       pollMs: 50,
       errorTtlMs: 1000,
       now,
-      onWriteError: (error) => t.fail(`a cache write failed: ${error}`)
+      onWriteError: (error) => t.fail(`a cache write failed: ${String(error)}`)
     })
     t.teardown(() => store.close())
     return store

@@ -81,8 +81,12 @@ export class HttpClient {
     }
   }
 
+  /**
+   * Called once the server has drained: a call still in flight only fills a cache that is being
+   * thrown away, so it is aborted rather than awaited (it would hold shutdown past its grace).
+   */
   async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.#dispatcher.close()
+    if (this.#ownsDispatcher) await this.#dispatcher.destroy()
   }
 
   /** Reads at most maxBodyBytes; a larger reply is cut off at once, so memory stays flat whatever TikTok sends. */

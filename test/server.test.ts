@@ -100,3 +100,22 @@ t.test('SIGTERM with a request slower than REQUEST_DEADLINE_MS in flight: it get
   t.equal(code, 0)
   t.match(server.output(), /"graceMs":6000,.*"msg":"shutting down"/, 'the grace period is the deadline plus a margin')
 })
+
+t.test('SIGTERM while an upstream call hangs past its caller: the call is aborted once the server drains, and the process exits 0', async (t) => {
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults: { hangRate: 1 } })
+  t.teardown(() => sandbox.close())
+  const server = startServer(t, {
+    TIKTOK_API_BASE_URL: sandbox.url,
+    TIKTOK_CLIENT_KEY: SANDBOX_CREDENTIALS.clientKey,
+    TIKTOK_CLIENT_SECRET: SANDBOX_CREDENTIALS.clientSecret,
+    GATEWAY_ALLOW_ANONYMOUS: 'true',
+    REQUEST_DEADLINE_MS: '500',
+    UPSTREAM_TIMEOUT_MS: '60000'
+  })
+  const base = await listening(server)
+  const res = await fetch(`${base}/v1/users/hung/followers`)
+  t.equal(res.status, 504, 'the caller has had its answer; the upstream call still hangs')
+  server.child.kill('SIGTERM')
+  const [code] = await server.exited
+  t.equal(code, 0)
+})

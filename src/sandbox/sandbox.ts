@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyError, type FastifyReply } from 'fastify'
-import { followersPage } from './followers.js'
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
+import { USER_INFO_FIELDS } from '../upstream/wire.js'
+import { followersPage, followingPage } from './followers.js'
+import { sandboxUserInfo } from './user-info.js'
 
 export interface SandboxOptions {
   clientKey: string
@@ -15,7 +17,7 @@ export interface SandboxOptions {
   faults?: Faults
 }
 
-/** Faults the followers endpoint injects; each rate is the chance (0 to 1) per call. */
+/** Faults the research endpoints inject; each rate is the chance (0 to 1) per call. */
 export interface Faults {
   /** Added before every answer. */
   latencyMs?: number
@@ -37,7 +39,12 @@ export interface Faults {
 export interface SandboxStats {
   tokenExchanges: number
   followerCalls: number
+  followingCalls: number
+  userInfoCalls: number
 }
+
+type ResearchEndpoint = 'followers' | 'following' | 'info'
+const STAT = { followers: 'followerCalls', following: 'followingCalls', info: 'userInfoCalls' } as const
 
 export interface Sandbox {
   url: string
@@ -46,7 +53,10 @@ export interface Sandbox {
   revokeTokens(): void
   /** Replaces the injected faults. */
   setFaults(faults: Faults): void
-  /** Emits 'followers' as each followers call arrives (before any fault), and 'answered' once its answer is sent. */
+  /**
+   * Emits the endpoint's name ('followers', 'following', 'info') as each research call arrives
+   * (before any fault), and 'answered' once its answer is sent.
+   */
   events: EventEmitter
   close(): Promise<void>
 }
@@ -54,13 +64,14 @@ export interface Sandbox {
 /**
  * A stand-in for the TikTok Research API on loopback, with its exact wire format. Users whose name
  * starts with `ghost` do not exist, `private` are private accounts, `hidden` cannot be returned;
- * everyone else has 40 to 300 deterministic synthetic followers.
+ * everyone else has deterministic synthetic followers, following and profile (see ./followers.ts:
+ * `many1000000` has a million followers).
  */
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const { clientKey, clientSecret, host = '127.0.0.1', port = 0, tokenTtlSeconds = 7200, now = Date.now } = options
   let faults = options.faults ?? {}
   const tokens = new Map<string, number>()
-  const stats: SandboxStats = { tokenExchanges: 0, followerCalls: 0 }
+  const stats: SandboxStats = { tokenExchanges: 0, followerCalls: 0, followingCalls: 0, userInfoCalls: 0 }
   const events = new EventEmitter()
   // Hanging calls must not hold close() up.
   const app = Fastify({ logger: false, forceCloseConnections: true })
@@ -82,12 +93,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   })
 
   app.addHook('onResponse', async (request) => {
-    if (request.url === '/v2/research/user/followers/') events.emit('answered')
+    if (request.routeOptions.url?.startsWith('/v2/research/')) events.emit('answered')
   })
 
-  app.post('/v2/research/user/followers/', async (request, reply) => {
-    stats.followerCalls++
-    events.emit('followers')
+  /** What every research endpoint does first: count, fault, token check, username check; an answer ends the call. */
+  async function admit(endpoint: ResearchEndpoint, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    stats[STAT[endpoint]]++
+    events.emit(endpoint)
     const fault = await injectFault(faults, reply)
     if (fault !== undefined) return fault
     const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1]
@@ -95,18 +107,41 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     if (expiresAt === undefined || expiresAt <= now()) {
       return apiError(reply, 401, 'access_token_invalid', 'The access token is invalid or not found in the request.')
     }
-    const { username, max_count: maxCount = 20, cursor = Math.floor(now() / 1000) } = (request.body ?? {}) as Record<string, unknown>
+    const { username } = (request.body ?? {}) as Record<string, unknown>
     if (typeof username !== 'string' || username === '') return apiError(reply, 400, 'invalid_params', 'username is required')
-    if (!Number.isInteger(maxCount) || (maxCount as number) < 1 || (maxCount as number) > 100) {
-      return apiError(reply, 400, 'invalid_params', 'max_count must be an integer between 1 and 100')
-    }
-    if (!Number.isInteger(cursor) || (cursor as number) < 0) {
-      return apiError(reply, 400, 'invalid_params', 'cursor must be a non-negative integer')
-    }
     if (username.startsWith('ghost')) return apiError(reply, 400, 'invalid_params', `cannot find the user ${username}`)
     if (username.startsWith('private')) return apiError(reply, 400, 'invalid_params', `the user ${username} is private`)
     if (username.startsWith('hidden')) return apiError(reply, 400, 'invalid_params', "API cannot return this user's information")
-    const data = followersPage(username, maxCount as number, cursor as number)
+    return undefined
+  }
+
+  const pageOf = { followers: followersPage, following: followingPage }
+  for (const endpoint of ['followers', 'following'] as const) {
+    app.post(`/v2/research/user/${endpoint}/`, async (request, reply) => {
+      const refused = await admit(endpoint, request, reply)
+      if (refused !== undefined) return refused
+      const { username, max_count: maxCount = 20, cursor = Math.floor(now() / 1000) } = request.body as Record<string, unknown>
+      if (!Number.isInteger(maxCount) || (maxCount as number) < 1 || (maxCount as number) > 100) {
+        return apiError(reply, 400, 'invalid_params', 'max_count must be an integer between 1 and 100')
+      }
+      if (!Number.isInteger(cursor) || (cursor as number) < 0) {
+        return apiError(reply, 400, 'invalid_params', 'cursor must be a non-negative integer')
+      }
+      const data = pageOf[endpoint](username as string, maxCount as number, cursor as number)
+      return { data, error: { code: 'ok', message: '', log_id: logId() } }
+    })
+  }
+
+  app.post('/v2/research/user/info/', async (request, reply) => {
+    const refused = await admit('info', request, reply)
+    if (refused !== undefined) return refused
+    const { fields = '' } = request.query as Record<string, string | undefined>
+    const requested = fields.split(',').filter((field) => field !== '')
+    if (requested.length === 0) return apiError(reply, 400, 'invalid_params', 'fields is required')
+    const unknown = requested.find((field) => !(USER_INFO_FIELDS as readonly string[]).includes(field))
+    if (unknown !== undefined) return apiError(reply, 400, 'invalid_params', `invalid field: ${unknown}`)
+    const info = sandboxUserInfo((request.body as { username: string }).username)
+    const data = Object.fromEntries(requested.map((field) => [field, info[field as keyof typeof info]]))
     return { data, error: { code: 'ok', message: '', log_id: logId() } }
   })
 

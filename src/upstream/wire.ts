@@ -39,6 +39,39 @@ const FollowersData = Type.Object({
 })
 export type FollowersData = Static<typeof FollowersData>
 
+const FollowingData = Type.Object({
+  user_following: Type.Array(UserFollower),
+  cursor: Type.Integer(),
+  has_more: Type.Boolean()
+})
+export type FollowingData = Static<typeof FollowingData>
+
+/** Query User Info's fields; the gateway asks for all of them. */
+export const USER_INFO_FIELDS = [
+  'display_name',
+  'bio_description',
+  'avatar_url',
+  'is_verified',
+  'follower_count',
+  'following_count',
+  'likes_count',
+  'video_count',
+  'bio_url'
+] as const
+
+const UserInfoData = Type.Object({
+  display_name: Type.String(),
+  bio_description: Type.String(),
+  avatar_url: Type.String(),
+  is_verified: Type.Boolean(),
+  follower_count: Type.Integer(),
+  following_count: Type.Integer(),
+  likes_count: Type.Integer(),
+  video_count: Type.Integer(),
+  bio_url: Type.String()
+})
+export type UserInfoData = Static<typeof UserInfoData>
+
 export interface FollowersRequest {
   username: string
   max_count: number
@@ -50,5 +83,7 @@ export const wire = {
   tokenResponse: Compile(TokenResponse),
   tokenError: Compile(TokenError),
   apiError: Compile(ApiError),
-  followersData: Compile(FollowersData)
+  followersData: Compile(FollowersData),
+  followingData: Compile(FollowingData),
+  userInfoData: Compile(UserInfoData)
 }

@@ -1,0 +1,50 @@
+import { Type, type Static } from 'typebox'
+import { Follower, FollowersQuerystring } from './followers.js'
+
+export const ExportQuerystring = Type.Object(
+  {
+    cursor: Type.Optional({
+      ...FollowersQuerystring.properties.cursor,
+      description: 'Resume an export: the `resume_cursor` of its end line. Omit to start from the newest account.'
+    }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many accounts; the end line then says `reason: "limit"`.' }))
+  },
+  { additionalProperties: false }
+)
+
+export const EXPORT_REASONS = ['done', 'limit', 'quota', 'upstream_error'] as const
+export type ExportReason = (typeof EXPORT_REASONS)[number]
+
+/** The last line of every export stream. */
+export const ExportEnd = Type.Object(
+  {
+    export: Type.Object(
+      {
+        complete: Type.Boolean({ description: 'True only when TikTok said there is nothing more (`has_more: false`).' }),
+        reason: Type.Enum(EXPORT_REASONS, {
+          description:
+            'done: the whole list was sent; limit: `limit` accounts were sent; quota: a daily budget (the team\'s, yours or ' +
+            "TikTok's) ran out; upstream_error: TikTok failed after retries and no cached copy could stand in."
+        }),
+        records: Type.Integer({ minimum: 0, description: 'Account lines sent in this stream.' }),
+        pages: Type.Integer({ minimum: 0, description: 'Pages read (from the cache or from TikTok).' }),
+        resume_cursor: Type.Union([Type.Integer(), Type.Null()], {
+          description: 'Pass as `cursor` to continue right after the last account sent; null when complete.'
+        })
+      },
+      { additionalProperties: false }
+    )
+  },
+  { additionalProperties: false, examples: [{ export: { complete: false, reason: 'limit', records: 2, pages: 1, resume_cursor: 1767225597 } }] }
+)
+export type ExportEnd = Static<typeof ExportEnd>
+
+/** One line of an export: an account, or the end line. */
+export const ExportLine = Type.Union([Follower, ExportEnd], {
+  description: 'Each line of the stream is one JSON value: an account, newest first, and last of all the end line.'
+})
+
+export const EXPORT_EXAMPLE =
+  '{"username":"jane.doe","display_name":"Jane Doe"}\n' +
+  '{"username":"john.roe","display_name":"John Roe"}\n' +
+  '{"export":{"complete":false,"reason":"limit","records":2,"pages":1,"resume_cursor":1767225597}}\n'

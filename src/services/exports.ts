@@ -1,0 +1,143 @@
+import { Readable } from 'node:stream'
+import type { FastifyBaseLogger } from 'fastify'
+import { isGatewayError } from '../errors.js'
+import type { ExportEnd, ExportReason } from '../schemas/export.js'
+
+/** Pages of an export are TikTok's largest, so that a list costs as few calls as it can. */
+export const EXPORT_PAGE_SIZE = 100
+
+export interface Account {
+  username: string
+  display_name: string
+}
+
+/** One page of a list, as an export reads it. */
+export interface AccountPage {
+  accounts: Account[]
+  /** TikTok's cursor right after the page's last account. */
+  cursor: number
+  hasMore: boolean
+}
+
+export interface PageRequest {
+  maxCount: number
+  /** Unix seconds; omitted asks for the newest accounts. */
+  cursor?: number
+}
+
+/**
+ * Reads a page of the list being exported, through the page cache, coalescing and quota. `first`
+ * tells the first page (its failure is the request's, and the request deadline applies) from later
+ * ones (each bounded by its own upstream timeout only, so a long healthy export is not cut short).
+ */
+export type ReadPage = (request: PageRequest, first: boolean) => Promise<AccountPage>
+
+export interface ExportQuery {
+  /** Resume from an earlier export's `resume_cursor`. */
+  cursor?: number
+  /** At most this many accounts. */
+  limit?: number
+}
+
+/** A daily budget ran out: the team's, the consumer's or TikTok's. */
+const QUOTA_FAILURES = new Set(['GW_DAILY_QUOTA_EXHAUSTED', 'GW_CONSUMER_BUDGET_EXHAUSTED'])
+
+/**
+ * Opens an export of a whole list as NDJSON: one line per account, newest first, then an end line.
+ * The first page is read before this resolves, so that an unknown user, a private one or a spent
+ * budget is the caller's ordinary error rather than a 200 that says nothing. The rest is read one
+ * page at a time, only as the consumer takes what was read.
+ */
+export async function openExport(readPage: ReadPage, query: ExportQuery, log: FastifyBaseLogger): Promise<Readable> {
+  const request = { maxCount: pageSize(query.limit), cursor: query.cursor }
+  const first = await readPage(request, true)
+  return new ExportStream(readPage, query.limit, request, first, log)
+}
+
+const pageSize = (wanted: number | undefined): number => Math.min(EXPORT_PAGE_SIZE, wanted ?? EXPORT_PAGE_SIZE)
+
+class ExportStream extends Readable {
+  readonly #readPage: ReadPage
+  readonly #limit: number | undefined
+  readonly #log: FastifyBaseLogger
+  /** The request of the page being read, or of the page just sent while nothing is read. */
+  #request: PageRequest
+  #firstPage: AccountPage | undefined
+  /** Usernames of the page sent last: TikTok may repeat accounts across a page boundary. */
+  #previous = new Set<string>()
+  /** How many accounts the last boundary repeated: the next page asks for that many more than it needs. */
+  #overlap = 0
+  #records = 0
+  #pages = 0
+  #reading: Promise<void> | undefined
+
+  constructor(readPage: ReadPage, limit: number | undefined, request: PageRequest, first: AccountPage, log: FastifyBaseLogger) {
+    // A buffer of nothing: the next page is read only once the consumer took the last one.
+    super({ highWaterMark: 0 })
+    this.#readPage = readPage
+    this.#limit = limit
+    this.#request = request
+    this.#firstPage = first
+    this.#log = log
+  }
+
+  override _read(): void {
+    this.#reading ??= this.#step().finally(() => {
+      this.#reading = undefined
+    })
+  }
+
+  /** Waits for a page being read, so that no upstream call outlives the stream. */
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    void (this.#reading ?? Promise.resolve()).then(() => callback(error))
+  }
+
+  async #step(): Promise<void> {
+    let page = this.#firstPage
+    this.#firstPage = undefined
+    if (page === undefined) {
+      try {
+        page = await this.#readPage(this.#request, false)
+      } catch (err) {
+        if (this.destroyed) return
+        const reason: ExportReason = isGatewayError(err) && QUOTA_FAILURES.has(err.code) ? 'quota' : 'upstream_error'
+        this.#log.warn({ err, reason, cursor: this.#request.cursor }, 'export stopped early')
+        this.#finish('', false, reason, this.#request.cursor ?? null)
+        return
+      }
+      if (this.destroyed) return
+    }
+    this.#pages++
+
+    const fresh = page.accounts.filter((account) => !this.#previous.has(account.username))
+    this.#overlap = page.accounts.length - fresh.length
+    const wanted = this.#limit === undefined ? fresh.length : this.#limit - this.#records
+    const sent = fresh.slice(0, wanted)
+    this.#records += sent.length
+    this.#previous = new Set(page.accounts.map((account) => account.username))
+    const lines = sent.map(({ username, display_name }) => JSON.stringify({ username, display_name }) + '\n').join('')
+
+    if (sent.length < fresh.length) {
+      // TikTok repeated fewer accounts than the last boundary did, so this page holds more than
+      // were wanted: its cursor would skip the ones held back; resuming at its start repeats some instead.
+      this.#finish(lines, false, 'limit', this.#request.cursor ?? null)
+    } else if (!page.hasMore) {
+      this.#finish(lines, true, 'done', null)
+    } else if (this.#limit !== undefined && this.#records === this.#limit) {
+      this.#finish(lines, false, 'limit', page.cursor)
+    } else if (fresh.length === 0) {
+      // A page of nothing new would be asked for again and again.
+      this.#log.warn({ cursor: page.cursor }, 'TikTok answered a page without a new account; export stopped')
+      this.#finish(lines, false, 'upstream_error', page.cursor)
+    } else {
+      this.#request = { maxCount: pageSize(this.#limit === undefined ? undefined : this.#limit - this.#records + this.#overlap), cursor: page.cursor }
+      this.push(lines)
+    }
+  }
+
+  #finish(lines: string, complete: boolean, reason: ExportReason, resumeCursor: number | null): void {
+    const end: ExportEnd = { export: { complete, reason, records: this.#records, pages: this.#pages, resume_cursor: resumeCursor } }
+    this.push(lines + JSON.stringify(end) + '\n')
+    this.push(null)
+  }
+}

@@ -9,8 +9,11 @@ import services from './plugins/services.js'
 import guards from './plugins/guards.js'
 import problemDetails, { frameworkErrors } from './plugins/problem-details.js'
 import swagger from './plugins/swagger.js'
+import exportRoutes from './routes/exports.js'
 import followersRoutes from './routes/followers.js'
+import followingRoutes from './routes/following.js'
 import operationsRoutes from './routes/operations.js'
+import profileRoutes from './routes/profile.js'
 import quotaRoutes from './routes/quota.js'
 import { strictIntegersKeyword } from './schemas/query.js'
 import { COMPONENTS } from './schemas/components.js'
@@ -98,6 +101,9 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(guards, { config })
   await app.register(operationsRoutes)
   await app.register(followersRoutes)
+  await app.register(followingRoutes)
+  await app.register(profileRoutes)
+  await app.register(exportRoutes)
   await app.register(quotaRoutes)
   return app
 }

@@ -16,6 +16,7 @@ const EnvSchema = Type.Object({
   CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 64 * 1024 * 1024 }),
   CACHE_TTL_LATEST_SECONDS: Type.Integer({ minimum: 1, default: 300 }),
   CACHE_TTL_HISTORY_SECONDS: Type.Integer({ minimum: 1, default: 86400 }),
+  CACHE_TTL_PROFILE_SECONDS: Type.Integer({ minimum: 1, default: 3600 }),
   UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3000 }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 15000 }),
   UPSTREAM_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
@@ -82,7 +83,7 @@ export interface Config {
   allowAnonymous: boolean
   /** The daily budget of requests without a key. */
   anonymousDailyBudget: number
-  cache: { maxBytes: number; ttlLatestSeconds: number; ttlHistorySeconds: number; staleMaxAgeSeconds: number }
+  cache: { maxBytes: number; ttlLatestSeconds: number; ttlHistorySeconds: number; ttlProfileSeconds: number; staleMaxAgeSeconds: number }
   dailyRequestBudget: number
   rateLimitPerMinute: number
   requestDeadlineMs: number
@@ -175,6 +176,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxBytes: env.CACHE_MAX_BYTES,
       ttlLatestSeconds: env.CACHE_TTL_LATEST_SECONDS,
       ttlHistorySeconds: env.CACHE_TTL_HISTORY_SECONDS,
+      ttlProfileSeconds: env.CACHE_TTL_PROFILE_SECONDS,
       staleMaxAgeSeconds: env.STALE_MAX_AGE_SECONDS
     },
     dailyRequestBudget: env.DAILY_REQUEST_BUDGET,

@@ -68,8 +68,3 @@ export const problemKinds = Object.fromEntries(
 export function problemKindOf(code: string): ProblemKind | undefined {
   return Object.hasOwn(problemKinds, code) ? problemKinds[code as FailureKind] : undefined
 }
-
-/** A failure the gateway raised itself (as opposed to a bug or a Fastify error). */
-export function isGatewayError(error: unknown): error is GatewayError {
-  return error instanceof Error && titleOf((error as { code?: unknown }).code as string) !== undefined
-}

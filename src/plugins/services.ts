@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
 import { ANONYMOUS, type Config } from '../config.js'
 import { Metrics } from '../metrics.js'
+import { Exports } from '../services/exports.js'
 import { Pages } from '../services/pages.js'
 import { Quota } from '../services/quota.js'
 import { openStores, type Stores } from '../stores/stores.js'
@@ -10,6 +11,7 @@ import { ResearchApi } from '../upstream/research-api.js'
 declare module 'fastify' {
   interface FastifyInstance {
     pages: Pages
+    exports: Exports
     researchApi: ResearchApi
     quota: Quota
     metrics: Metrics
@@ -42,18 +44,18 @@ export default fp<ServicesOptions>(
     app.decorate('quota', quota)
     app.decorate('metrics', metrics)
     app.decorate('researchApi', api)
-    app.decorate(
-      'pages',
-      new Pages({
-        api,
-        store: stores.pages,
-        quota,
-        ttlLatestSeconds: config.cache.ttlLatestSeconds,
-        ttlHistorySeconds: config.cache.ttlHistorySeconds,
-        deadlineMs: config.requestDeadlineMs,
-        now
-      })
-    )
+    const pages = new Pages({
+      api,
+      store: stores.pages,
+      quota,
+      ttlLatestSeconds: config.cache.ttlLatestSeconds,
+      ttlHistorySeconds: config.cache.ttlHistorySeconds,
+      ttlProfileSeconds: config.cache.ttlProfileSeconds,
+      deadlineMs: config.requestDeadlineMs,
+      now
+    })
+    app.decorate('pages', pages)
+    app.decorate('exports', new Exports(pages, (outcome) => metrics.cacheRequests.inc({ outcome })))
     app.addHook('onResponse', (request, reply, done) => {
       metrics.requestDuration.observe(
         { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },

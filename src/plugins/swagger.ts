@@ -22,6 +22,9 @@ export default fp(
         servers: [{ url: '/', description: 'The gateway serving this document' }],
         tags: [
           { name: 'followers', description: 'Query User Followers' },
+          { name: 'following', description: 'Query User Following' },
+          { name: 'profile', description: 'Query User Info' },
+          { name: 'exports', description: 'Whole lists, streamed as NDJSON and resumable' },
           { name: 'quota', description: 'Daily upstream budgets' },
           { name: 'operations', description: 'Health, readiness and metrics' }
         ],

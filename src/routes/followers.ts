@@ -5,8 +5,7 @@ import { DEFAULT_MAX_COUNT } from '../schemas/query.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import { ref } from '../schemas/named.js'
-
-const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS', stale: 'STALE' } as const
+import { sendPage } from './page-reply.js'
 
 const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -55,30 +54,12 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // TikTok usernames are case-insensitive: one spelling, one cache entry, one upstream call.
       const username = request.params.username.toLowerCase()
       const { max_count: maxCount = DEFAULT_MAX_COUNT, cursor } = request.query
-      const { page, outcome, ageSeconds, freshSeconds } = await app.pages.followers(
-        { username, maxCount, cursor },
-        { consumer: request.consumer, log: request.log }
-      )
-      app.metrics.cacheRequests.inc({ outcome })
-      reply.header('etag', page.etag).header('cache-control', `private, max-age=${freshSeconds}`).header('x-cache', X_CACHE[outcome])
-      if (outcome === 'hit' || outcome === 'stale') reply.header('age', String(ageSeconds))
-      if (page.nextCursor !== undefined) {
-        const next = `/v1/users/${username}/followers?max_count=${maxCount}&cursor=${page.nextCursor}`
-        reply.header('link', `<${next}>; rel="next"`)
-      }
-      // No payload: a serialised `null` would go out as `content-length: 4`, which RFC 9110 forbids on a 304.
-      if (matchesEtag(request.headers['if-none-match'], page.etag)) return reply.code(304).send()
-      // The stored bytes are a serialised FollowersPage; sending them skips serialisation on every hit.
-      return reply.type('application/json; charset=utf-8').send(page.body as unknown as FollowersPage)
+      const result = await app.pages.followers({ username, maxCount, cursor }, { consumer: request.consumer, log: request.log })
+      const { nextCursor } = result.page
+      const next = nextCursor === undefined ? undefined : `/v1/users/${username}/followers?max_count=${maxCount}&cursor=${nextCursor}`
+      return sendPage(app, request, reply, result, next)
     }
   )
-}
-
-/** RFC 9110 weak comparison, as If-None-Match requires. */
-function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
-  if (ifNoneMatch === undefined) return false
-  if (ifNoneMatch.trim() === '*') return true
-  return ifNoneMatch.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag)
 }
 
 export default followersRoutes

@@ -1,5 +1,11 @@
 import { Type, type Static } from 'typebox'
 import { Follower } from './followers.js'
+import { Cursor, MaxCount, QueryString } from './query.js'
+
+export const FollowingQuerystring = QueryString({
+  max_count: Type.Optional(MaxCount('Accounts')),
+  cursor: Type.Optional(Cursor('accounts the user followed'))
+})
 
 export const FollowingPage = Type.Object(
   {

@@ -2,6 +2,8 @@ import { Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import { isGatewayError } from '../errors.js'
 import type { ExportEnd, ExportReason } from '../schemas/export.js'
+import type { CacheOutcome } from '../stores/page-store.js'
+import type { Caller, Pages, Relation } from './pages.js'
 
 /** Pages of an export are TikTok's largest, so that a list costs as few calls as it can. */
 export const EXPORT_PAGE_SIZE = 100
@@ -37,6 +39,32 @@ export interface ExportQuery {
   cursor?: number
   /** At most this many accounts. */
   limit?: number
+}
+
+/**
+ * Exports of users' lists, read page by page through the page cache, coalescing and quota, so that
+ * a second export of the same list costs no quota and pages a consumer paged through are reused.
+ */
+export class Exports {
+  readonly #pages: Pages
+  readonly #onPage: (outcome: CacheOutcome) => void
+
+  /** `onPage` is told how each page was served (for the cache metrics). */
+  constructor(pages: Pages, onPage: (outcome: CacheOutcome) => void) {
+    this.#pages = pages
+    this.#onPage = onPage
+  }
+
+  /** Resolves once the first page is read (or rejects with its failure): see openExport. */
+  open(relation: Relation, username: string, query: ExportQuery, caller: Caller): Promise<Readable> {
+    const readPage: ReadPage = async ({ maxCount, cursor }, first) => {
+      const { page, outcome } = await this.#pages[relation]({ username, maxCount, cursor }, caller, { deadline: first })
+      this.#onPage(outcome)
+      const body = JSON.parse(page.body.toString()) as { cursor: number; has_more: boolean } & Record<Relation, Account[]>
+      return { accounts: body[relation], cursor: body.cursor, hasMore: body.has_more }
+    }
+    return openExport(readPage, query, caller.log)
+  }
 }
 
 /** A daily budget ran out: the team's, the consumer's or TikTok's. */

@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { failure, isGatewayError } from '../errors.js'
 import type { FollowersPage } from '../schemas/followers.js'
+import type { FollowingPage } from '../schemas/following.js'
+import type { UserProfile } from '../schemas/profile.js'
 import type { PageFetch, PageStore, StoredPage } from '../stores/page-store.js'
 import type { CallContext, ResearchApi } from '../upstream/research-api.js'
+import { USER_INFO_FIELDS } from '../upstream/wire.js'
 import type { Quota } from './quota.js'
 
 export interface ListQuery {
@@ -19,12 +22,24 @@ export interface Caller {
   log: FastifyBaseLogger
 }
 
+export interface PageOptions {
+  /**
+   * Whether REQUEST_DEADLINE_MS bounds the wait (the default). An export's later pages are not
+   * bounded by it: each keeps its own upstream timeout, and a long healthy export goes on.
+   */
+  deadline?: boolean
+}
+
+/** The lists a user has: whose followers, and whom they follow. */
+export type Relation = 'followers' | 'following'
+
 export interface PagesOptions {
   api: ResearchApi
   store: PageStore
   quota: Quota
   ttlLatestSeconds: number
   ttlHistorySeconds: number
+  ttlProfileSeconds: number
   deadlineMs: number
   now: () => number
 }
@@ -56,20 +71,50 @@ export class Pages {
   }
 
   /** A page of a user's followers, newest first. */
-  followers({ username, maxCount, cursor }: ListQuery, caller: Caller): Promise<PageResult> {
+  followers({ username, maxCount, cursor }: ListQuery, caller: Caller, options?: PageOptions): Promise<PageResult> {
     return this.#get(
       {
         key: `followers:${username}:${maxCount}:${cursor ?? 'latest'}`,
         ttlSeconds: this.#listTtlSeconds(cursor),
         fetch: async (context) => {
           const data = await this.#options.api.queryUserFollowers({ username, max_count: maxCount, cursor }, context)
-          const page: FollowersPage = {
-            username,
-            followers: data.user_followers.map(({ username, display_name }) => ({ username, display_name })),
-            cursor: data.cursor,
-            has_more: data.has_more
-          }
+          const page: FollowersPage = { username, followers: accountsOf(data.user_followers), cursor: data.cursor, has_more: data.has_more }
           return { body: page, nextCursor: data.has_more ? data.cursor : undefined }
+        }
+      },
+      caller,
+      options
+    )
+  }
+
+  /** A page of the accounts a user follows, newest first. */
+  following({ username, maxCount, cursor }: ListQuery, caller: Caller, options?: PageOptions): Promise<PageResult> {
+    return this.#get(
+      {
+        key: `following:${username}:${maxCount}:${cursor ?? 'latest'}`,
+        ttlSeconds: this.#listTtlSeconds(cursor),
+        fetch: async (context) => {
+          const data = await this.#options.api.queryUserFollowing({ username, max_count: maxCount, cursor }, context)
+          const page: FollowingPage = { username, following: accountsOf(data.user_following), cursor: data.cursor, has_more: data.has_more }
+          return { body: page, nextCursor: data.has_more ? data.cursor : undefined }
+        }
+      },
+      caller,
+      options
+    )
+  }
+
+  /** A user's profile: every field Query User Info has. */
+  profile(username: string, caller: Caller): Promise<PageResult> {
+    return this.#get(
+      {
+        key: `profile:${username}`,
+        ttlSeconds: this.#options.ttlProfileSeconds,
+        fetch: async (context) => {
+          const info = await this.#options.api.queryUserInfo(username, context)
+          // Only the documented fields: whatever else TikTok adds is not passed on.
+          const profile = { username, ...Object.fromEntries(USER_INFO_FIELDS.map((field) => [field, info[field]])) } as UserProfile
+          return { body: profile }
         }
       },
       caller
@@ -82,8 +127,9 @@ export class Pages {
     return history ? this.#options.ttlHistorySeconds : this.#options.ttlLatestSeconds
   }
 
-  async #get(spec: PageSpec, caller: Caller): Promise<PageResult> {
-    const result = await withDeadline(this.#fetch(spec, caller), this.#options.deadlineMs)
+  async #get(spec: PageSpec, caller: Caller, { deadline = true }: PageOptions = {}): Promise<PageResult> {
+    const fetching = this.#fetch(spec, caller)
+    const result = await (deadline ? withDeadline(fetching, this.#options.deadlineMs) : fetching)
     if (result.outcome === 'stale') caller.log.warn({ err: result.error }, 'TikTok failed; serving a stale page')
     const now = this.#options.now()
     return {
@@ -132,6 +178,10 @@ export class Pages {
     }
   }
 }
+
+/** Only the documented fields of each account. */
+const accountsOf = (accounts: Array<{ username: string; display_name: string }>) =>
+  accounts.map(({ username, display_name }) => ({ username, display_name }))
 
 /** An old page beats no page when TikTok is down, slow, rate-limiting or out of quota; not when the user is gone. */
 function servesStale(error: unknown): boolean {

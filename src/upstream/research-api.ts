@@ -8,7 +8,7 @@ import { secondsUntilNextUtcDay } from '../utc-day.js'
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js'
 import { HttpClient, type UpstreamCall, type UpstreamReply } from './http-client.js'
 import { TokenManager, type IssuedToken } from './token-manager.js'
-import { wire, type ApiError, type FollowersData, type FollowersRequest } from './wire.js'
+import { USER_INFO_FIELDS, wire, type ApiError, type FollowersData, type FollowingData, type ListRequest, type UserInfoData } from './wire.js'
 
 export interface ResearchApiOptions extends UpstreamConfig {
   logger: FastifyBaseLogger
@@ -70,8 +70,17 @@ export class ResearchApi {
     return this.#breaker.state
   }
 
-  queryUserFollowers(query: FollowersRequest, context: CallContext): Promise<FollowersData> {
+  queryUserFollowers(query: ListRequest, context: CallContext): Promise<FollowersData> {
     return this.#research('followers', '/v2/research/user/followers/', query, wire.followersData, context, query.username)
+  }
+
+  queryUserFollowing(query: ListRequest, context: CallContext): Promise<FollowingData> {
+    return this.#research('following', '/v2/research/user/following/', query, wire.followingData, context, query.username)
+  }
+
+  /** Every field of the user's profile. */
+  queryUserInfo(username: string, context: CallContext): Promise<UserInfoData> {
+    return this.#research('info', `/v2/research/user/info/?fields=${USER_INFO_FIELDS.join(',')}`, { username }, wire.userInfoData, context, username)
   }
 
   async close(): Promise<void> {

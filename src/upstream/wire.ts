@@ -41,7 +41,7 @@ export type FollowersData = Static<typeof FollowersData>
 
 const FollowingData = Type.Object({
   user_following: Type.Array(UserFollower),
-  cursor: Type.Integer(),
+  cursor: Type.Integer({ minimum: 0, maximum: MAX_CURSOR }),
   has_more: Type.Boolean()
 })
 export type FollowingData = Static<typeof FollowingData>
@@ -72,10 +72,11 @@ const UserInfoData = Type.Object({
 })
 export type UserInfoData = Static<typeof UserInfoData>
 
-export interface FollowersRequest {
+/** Query User Followers and Query User Following take the same body. */
+export interface ListRequest {
   username: string
   max_count: number
-  /** Unix seconds: followers who followed on or before it; omitted means now. */
+  /** Unix seconds: accounts that followed on or before it; omitted means now. */
   cursor?: number
 }
 

@@ -163,10 +163,10 @@ t.test('unknown, private and unreturnable users map to 404 and 403 with the upst
 
 t.test('an unknown route is a 404 problem', async (t) => {
   const { app } = await sandboxGateway(t)
-  const res = await app.inject('/v1/users/someone/following?api_key=secret')
+  const res = await app.inject('/v1/users/someone/likes?api_key=secret')
   t.equal(res.statusCode, 404)
   t.equal(res.headers['content-type'], PROBLEM_JSON)
-  t.match(res.json(), { status: 404, title: 'Not Found', detail: /GET \/v1\/users\/someone\/following;/, instance: '/v1/users/someone/following' })
+  t.match(res.json(), { status: 404, title: 'Not Found', detail: /GET \/v1\/users\/someone\/likes;/, instance: '/v1/users/someone/likes' })
 })
 
 t.test('a caller-supplied X-Request-Id is kept only when it is at most 128 characters of [A-Za-z0-9._:-]', async (t) => {

@@ -109,9 +109,12 @@ class ExportStream extends Readable {
     this.#log = log
   }
 
+  // Readable calls this again only after a push; a step that pushes at once may still be settling then.
   override _read(): void {
-    this.#reading ??= this.#step().finally(() => {
-      this.#reading = undefined
+    const reading = this.#step()
+    this.#reading = reading
+    void reading.finally(() => {
+      if (this.#reading === reading) this.#reading = undefined
     })
   }
 

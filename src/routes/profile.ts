@@ -3,6 +3,7 @@ import { Type } from 'typebox'
 import { FollowersParams } from '../schemas/followers.js'
 import { UserProfile } from '../schemas/profile.js'
 import { problemResponses } from '../schemas/problem.js'
+import { QueryString } from '../schemas/query.js'
 import { SECURITY } from '../plugins/swagger.js'
 import { sendPage } from './page-reply.js'
 
@@ -21,6 +22,8 @@ const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'and stale-if-error as for the followers.',
         security: SECURITY,
         params: FollowersParams,
+        // No parameters: a stray one (fields=…) is a 400, not silently ignored.
+        querystring: QueryString({}),
         response: {
           200: {
             ...UserProfile,

@@ -30,7 +30,7 @@ t.test('the committed openapi/openapi.json is what the code generates (run `npm 
 
 t.test('every operation has an operationId, and no two share one', async (t) => {
   const ids = operations.map(({ operation }) => operation.operationId)
-  t.same(ids, ['getHealth', 'getReadiness', 'getMetrics', 'getFollowers', 'getQuota'])
+  t.same(ids, ['getHealth', 'getReadiness', 'getMetrics', 'getFollowers', 'getFollowing', 'getUserProfile', 'exportFollowers', 'exportFollowing', 'getQuota'])
   t.equal(new Set(ids).size, ids.length)
 })
 
@@ -68,8 +68,31 @@ t.test('each problem status shows one example per problem type it can carry, as 
   for (const kind of Object.values(problemKinds)) t.match(committed.info.description, kind.type, `the description lists ${kind.type}`)
 })
 
+t.test('the exports are documented as NDJSON: each line an account or the end line, with an example of each', async (t) => {
+  for (const relation of ['followers', 'following']) {
+    const ok = committed.paths[`/v1/users/{username}/${relation}/export`].get.responses['200']
+    t.same(Object.keys(ok.content), ['application/x-ndjson'])
+    const media = ok.content['application/x-ndjson']
+    t.same(media.schema.anyOf, [{ $ref: '#/components/schemas/Follower' }, { $ref: '#/components/schemas/ExportEnd' }])
+    t.same(Object.keys(media.examples), ['account', 'end', 'complete'])
+  }
+  const end = committed.components.schemas.ExportEnd.properties.export
+  t.same(end.required, ['complete', 'reason', 'records', 'pages', 'resume_cursor'])
+  t.same(end.properties.reason.enum, ['done', 'limit', 'quota', 'upstream_error'])
+})
+
 t.test('responses are named component schemas that generated clients can name, and every $ref resolves', async (t) => {
-  t.same(Object.keys(committed.components.schemas), ['Problem', 'Follower', 'FollowersPage', 'Usage', 'QuotaReport', 'HealthStatus'])
+  t.same(Object.keys(committed.components.schemas), [
+    'Problem',
+    'Follower',
+    'FollowersPage',
+    'FollowingPage',
+    'UserProfile',
+    'ExportEnd',
+    'Usage',
+    'QuotaReport',
+    'HealthStatus'
+  ])
   const followers = committed.paths['/v1/users/{username}/followers'].get
   t.same(followers.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/FollowersPage' })
   t.same(committed.components.schemas.FollowersPage.properties.followers.items, { $ref: '#/components/schemas/Follower' })

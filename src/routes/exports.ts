@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { EXPORT_EXAMPLE, ExportLine, ExportQuerystring } from '../schemas/export.js'
+import { EXPORT_LINE_EXAMPLES, ExportLine, ExportQuerystring } from '../schemas/export.js'
 import { FollowersParams } from '../schemas/followers.js'
-import { problemResponses } from '../schemas/problem.js'
-import { SECURITY } from '../plugins/swagger.js'
+import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
+import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import type { Relation } from '../services/pages.js'
 
 export const NDJSON = 'application/x-ndjson'
@@ -19,6 +19,7 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
         onRequest: app.authenticate,
         config: { rateLimit: {} },
         schema: {
+          operationId: relation === 'followers' ? 'exportFollowers' : 'exportFollowing',
           tags: ['exports'],
           summary: `All of ${WHAT[relation]}, streamed as NDJSON`,
           description:
@@ -29,25 +30,16 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
             "count against the team's and your daily budget; a budget spent mid-stream ends it with `reason: \"quota\"`. " +
             'The next page is fetched only as you read, and none after you disconnect. If the first page fails (unknown ' +
             'or private user, budget already spent) the answer is the usual problem, not a 200.',
-          security: SECURITY,
           params: FollowersParams,
           querystring: ExportQuerystring,
           response: {
             200: {
               description: 'The accounts, one JSON value per line, then the end line',
-              headers: { 'Cache-Control': Type.String({ examples: ['no-store'] }) },
-              content: { [NDJSON]: { schema: ExportLine, example: EXPORT_EXAMPLE } }
+              headers: { 'Cache-Control': Type.String({ examples: ['no-store'] }), ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS },
+              content: { [NDJSON]: { schema: ExportLine, examples: EXPORT_LINE_EXAMPLES } }
             },
-            ...problemResponses({
-              400: 'Invalid username or query parameters',
-              401: 'Missing or unknown consumer key',
-              403: 'The user is private, or TikTok cannot return them',
-              404: 'TikTok has no such user',
-              429: "Rate limit or daily budget reached before the first page (yours, the team's or TikTok's); see Retry-After",
-              502: 'TikTok failed on the first page, after retries',
-              503: "TikTok unreachable (or paused after repeated failures), the gateway overloaded, or TikTok rejects the gateway's credentials or scope",
-              504: 'TikTok timed out on the first page after retries, or the first page passed the request deadline'
-            })
+            // Problems come only before the first line: a failure on a later page ends the stream with its end line.
+            ...problemResponses(ALL_PROBLEMS, { instance: `/v1/users/tiktok/${relation}/export`, rateLimited: true })
           }
         }
       },

@@ -12,7 +12,11 @@ export interface TestGateway {
   logs: string[]
 }
 
-/** Builds the gateway with `env` and captures its logs at trace level. */
+/**
+ * Builds the gateway with `env` and captures its logs at trace level. Load shedding is off unless a
+ * test turns it on: compiling the routes' schemas blocks the loop past under-pressure's first sample,
+ * which then reads as an overload for a second, whatever a test does.
+ */
 export async function buildGateway(
   t: Test,
   env: NodeJS.ProcessEnv,
@@ -25,7 +29,7 @@ export async function buildGateway(
       done()
     }
   })
-  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'trace', UPSTREAM_RETRIES: '2', ...env }), logStream, ...options })
+  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'trace', UPSTREAM_RETRIES: '2', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }), logStream, ...options })
   t.teardown(() => app.close())
   return { app, logs }
 }

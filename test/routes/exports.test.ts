@@ -45,13 +45,13 @@ function exportBytes(username: string, pages: number): number {
 
 const usernames = (accounts: Array<{ username: string }>) => accounts.map(({ username }) => username)
 
-/** Keeps each export stream the gateway sends, to watch it from the test. */
-function exportStreams(app: FastifyInstance): Readable[] {
-  const streams: Readable[] = []
-  app.addHook('onSend', async (_request, _reply, payload) => {
-    if (typeof (payload as Readable | undefined)?.pipe === 'function') streams.push(payload as Readable)
+/** The first export stream the gateway sends, to watch it from the test. */
+function exportStream(app: FastifyInstance): Promise<Readable> {
+  return new Promise((resolve) => {
+    app.addHook('onSend', async (_request, _reply, payload) => {
+      if (typeof (payload as Readable | undefined)?.pipe === 'function') resolve(payload as Readable)
+    })
   })
-  return streams
 }
 
 /** Sends a GET over a raw socket, with nothing read but what the test asks for. */
@@ -208,13 +208,13 @@ t.test('the request deadline does not cut a healthy export short', async (t) => 
 
 t.test('a client that disconnects stops the export: no upstream call after the stream closed', async (t) => {
   const { app, sandbox } = await sandboxGateway(t)
-  const streams = exportStreams(app)
+  const sent = exportStream(app)
   const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }))
   const socket = connect(Number(url.port), url.hostname)
   rawGet(socket, '/v1/users/many1000000/followers/export')
   await once(socket, 'data')
   socket.destroy()
-  const stream = streams[0]
+  const stream = await sent
   if (!stream.destroyed) await once(stream, 'close')
   const calls = sandbox.stats.followerCalls
   t.ok(calls < 1000, `${calls} of 10000 pages read before the disconnect`)
@@ -225,7 +225,7 @@ t.test('a client that disconnects stops the export: no upstream call after the s
 
 t.test('a slow reader holds the export back: pages read from TikTok stay within what the client received, the socket buffers and one page', async (t) => {
   const { app, sandbox } = await sandboxGateway(t)
-  const streams = exportStreams(app)
+  const sent = exportStream(app)
   // A Unix socket, whose kernel buffer is one fixed size (net.core.wmem_default), unlike loopback TCP's autotuned ones.
   const dir = await mkdtemp(join(tmpdir(), 'gateway-export-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -242,7 +242,7 @@ t.test('a slow reader holds the export back: pages read from TikTok stay within 
   const inTransit = Number(await readFile('/proc/sys/net/core/wmem_default', 'utf8')) + 2 * 16 * 1024
   for (let round = 0; round < 3; round++) {
     socket.pause()
-    const stream = streams[0]
+    const stream = await sent
     // The gateway is blocked: the socket took all it can.
     if (stream.readableFlowing !== false) await once(stream, 'pause')
     const pagesRead = sandbox.stats.followerCalls
@@ -252,6 +252,7 @@ t.test('a slow reader holds the export back: pages read from TikTok stay within 
     while (received < target) await once(socket, 'data')
   }
   socket.destroy()
-  if (!streams[0].destroyed) await once(streams[0], 'close')
+  const stream = await sent
+  if (!stream.destroyed) await once(stream, 'close')
   t.ok(sandbox.stats.followerCalls < 1000, 'far from the whole list')
 })

@@ -17,6 +17,7 @@ import { Agent, request } from 'undici'
 import { buildApp } from '../src/app.js'
 import { loadConfig, SANDBOX_CREDENTIALS } from '../src/config.js'
 import { startSandbox, type Faults } from '../src/sandbox/sandbox.js'
+import { exportBench } from './export.js'
 import type { LoadResult, LoadSpec } from './load.js'
 
 export interface BenchOptions {
@@ -30,8 +31,8 @@ const HIT_PATH = '/v1/users/benchmark/followers?max_count=100'
 
 function settings({ quick }: BenchOptions) {
   return quick
-    ? { rounds: 2, seconds: 1, coalesced: 1000, memoryBudget: 4 * 1024 * 1024, l2Pages: 200 }
-    : { rounds: 3, seconds: 10, coalesced: 1000, memoryBudget: 32 * 1024 * 1024, l2Pages: 2000 }
+    ? { rounds: 2, seconds: 1, coalesced: 1000, memoryBudget: 4 * 1024 * 1024, l2Pages: 200, exportUser: 'many2000' }
+    : { rounds: 3, seconds: 10, coalesced: 1000, memoryBudget: 32 * 1024 * 1024, l2Pages: 2000, exportUser: 'many1000000' }
 }
 
 /** Runs autocannon in a child process. */
@@ -327,7 +328,9 @@ export async function runBench(opts: BenchOptions) {
     cacheHit: await cacheHit(opts),
     coldMiss: await coldMiss(opts),
     coalescing: await coalescing(opts),
-    replicas: await replicas(opts)
+    replicas: await replicas(opts),
+    // The whole list fits the first gateway's cache (about 66 MB of pages for a million), not the second's.
+    export: await exportBench({ username: settings(opts).exportUser, cacheBytes: 128 * 1024 * 1024, smallCacheBytes: 16 * 1024 * 1024, compiled: !opts.quick })
   }
 }
 

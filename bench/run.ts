@@ -56,6 +56,7 @@ function format(r: BenchResults): string {
   const bare = variant(hit, 'bare Fastify')
   const quiet = variant(hit, 'gateway, LOG_LEVEL=warn')
   const cold = { gateway: variant(r.coldMiss.figures, 'gateway'), direct: variant(r.coldMiss.figures, 'sandbox direct') }
+  const x = r.export
   const lines = [
     `# Benchmark results${r.quick ? ' (quick)' : ''}`,
     '',
@@ -79,6 +80,9 @@ function format(r: BenchResults): string {
     ...replicaSummary(r),
     `| memory | heap + buffers growth / cache budget | ${ratio(r.memory.heapAndBuffersGrowthBytes, r.memory.budgetBytes)} | |`,
     `| memory | RSS growth / cache budget | ${ratio(r.memory.rssGrowthBytes, r.memory.budgetBytes)} | |`,
+    `| export | ${x.cold.records} followers, cold: records/s | ${Math.round(x.cold.recordsPerSecond)} | |`,
+    `| export | warm (every page cached): records/s | ${Math.round(x.warm.recordsPerSecond)} | |`,
+    `| export | gateway peak RSS, cold / warm / cold with a ${mib(x.smallCacheBytes)} MiB cache | ${mib(x.cold.peakRssBytes)} / ${mib(x.warm.peakRssBytes)} / ${mib(x.smallCache.peakRssBytes)} MiB | < 150 MB, flat |`,
     '',
     `## 1. Cache hit: a cached ${r.cacheHit.pageBytes}-byte page (100 followers), 50 connections`,
     '',
@@ -101,6 +105,24 @@ function format(r: BenchResults): string {
     `Cache budget ${mib(r.memory.budgetBytes)} MiB; ${r.memory.pagesRequested} distinct pages requested (sized from a ${r.memory.pageBytes}-byte probe page, ` +
       `1.5x the budget). RSS grew ${mib(r.memory.rssGrowthBytes)} MiB, heap + buffers ${mib(r.memory.heapAndBuffersGrowthBytes)} MiB` +
       `${r.memory.afterGc ? ' (measured after a full GC)' : ' (no --expose-gc: not measured after GC)'}.`,
+    '',
+    `## 5. Export: all ${x.cold.records} followers of \`${x.username}\` as NDJSON`,
+    '',
+    `The gateway in its own process (${r.quick ? '`src/server.ts` through tsx' : '`node dist/server.js`'}), the sandbox and the reader in the bench ` +
+      `process; peak RSS is the gateway's VmHWM, reset before each export. Idle RSS before the first export: ${mib(x.idleRssBytes)} MiB.`,
+    '',
+    '| run | cache | records | complete | seconds | records/s | upstream calls | peak RSS MiB | RSS after MiB |',
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|',
+    ...(
+      [
+        ['cold', x.cacheBytes, x.cold],
+        ['warm', x.cacheBytes, x.warm],
+        ['cold, small cache', x.smallCacheBytes, x.smallCache]
+      ] as const
+    ).map(
+      ([name, cache, run]) =>
+        `| ${name} | ${mib(cache)} MiB | ${run.records} | ${run.complete} | ${run.seconds.toFixed(1)} | ${Math.round(run.recordsPerSecond)} | ${run.upstreamCalls} | ${mib(run.peakRssBytes)} | ${mib(run.rssAfterBytes)} |`
+    ),
     ''
   ]
   return lines.join('\n')

@@ -2,7 +2,7 @@ import t from 'tap'
 import { runBench } from '../bench/bench.js'
 
 // Timings are never asserted here (bench/RESULTS.md holds them); only what must hold on any machine.
-t.setTimeout(180_000)
+t.setTimeout(300_000)
 t.test('the quick benchmark runs every scenario; 1000 concurrent identical cold requests make 1 upstream call and 1 token exchange', async (t) => {
   const results = await runBench({ quick: true })
   t.same(results.coalescing, { requests: 1000, ok: 1000, upstreamCalls: 1, tokenExchanges: 1 })
@@ -19,4 +19,8 @@ t.test('the quick benchmark runs every scenario; 1000 concurrent identical cold 
     t.equal(results.replicas.l2.notHits, 0, 'a page loaded through A is a HIT on B')
     for (const [variant, figures] of Object.entries(results.replicas.l1)) t.equal(figures.failures, 0, `${variant}: every response was a 2xx`)
   }
+  const { cold, warm, smallCache } = results.export
+  for (const run of [cold, warm, smallCache]) t.match(run, { records: 2000, complete: true }, 'the export streams the whole list')
+  t.equal(cold.upstreamCalls, 20, 'one upstream call per page of 100')
+  t.equal(warm.upstreamCalls, 0, 'a second export is served from the cache')
 })

@@ -31,11 +31,11 @@ export interface ExportRun {
 async function startGateway(compiled: boolean, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
   const args = compiled ? ['dist/server.js'] : ['--import=tsx', 'src/server.ts']
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  for await (const line of createInterface({ input: child.stdout! })) {
+  for await (const line of createInterface({ input: child.stdout })) {
     const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1]
     if (url !== undefined) {
       // Keep draining its log lines, so that the gateway never blocks on a full pipe.
-      child.stdout!.resume()
+      child.stdout.resume()
       return { child, url }
     }
   }

@@ -129,19 +129,27 @@ t.test('the headers a client relies on are documented: X-Request-Id everywhere, 
 
 t.test('the documented security is what the gateway enforces: public routes say security [], the others need a key', async (t) => {
   t.same(committed.security, [{ bearerAuth: [] }, { apiKey: [] }])
-  t.same(Object.keys(committed.components.securitySchemes), ['bearerAuth', 'apiKey'])
-  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  t.same(Object.keys(committed.components.securitySchemes), ['bearerAuth', 'apiKey', 'metricsToken'])
+  const METRICS_TOKEN = 'scraper-token-0123456789'
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, METRICS_TOKEN })
   for (const { path, operation } of operations) {
     const url = path.replace('{username}', 'tiktok')
     const anonymous = await app.inject(url)
     if (operation.security === undefined) {
       t.equal(anonymous.statusCode, 401, `${path} needs a key`)
       t.equal((await app.inject({ url, headers: { authorization: `Bearer ${KEYS.alice}` } })).statusCode, 200, `${path} with a key`)
+    } else if (path === '/metrics') {
+      // Open without METRICS_TOKEN (the `{}` alternative); with it, the token or an admin key.
+      t.same(operation.security, [{}, { metricsToken: [] }, { bearerAuth: [] }, { apiKey: [] }])
+      t.equal(anonymous.statusCode, 401, '/metrics needs the token once METRICS_TOKEN is set')
+      t.equal((await app.inject({ url, headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).statusCode, 200, '/metrics with the token')
     } else {
       t.same(operation.security, [], `${path} is public`)
       t.equal(anonymous.statusCode, 200, `${path} answers without a key`)
     }
   }
+  const { app: open } = await sandboxGateway(t)
+  t.equal((await open.inject('/metrics')).statusCode, 200, '/metrics is open without METRICS_TOKEN')
 })
 
 t.test('/openapi.json serves the document, with the followers parameters and the page headers', async (t) => {

@@ -33,7 +33,8 @@ export default fp(
         components: {
           securitySchemes: {
             bearerAuth: { type: 'http', scheme: 'bearer', description: 'Your consumer key as a bearer token' },
-            apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Your consumer key' }
+            apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Your consumer key' },
+            metricsToken: { type: 'http', scheme: 'bearer', description: "The gateway's METRICS_TOKEN, for a Prometheus scraper (/metrics only)" }
           }
         }
       },

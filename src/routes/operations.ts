@@ -74,7 +74,8 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'outcome with latency; token exchanges; quota used and remaining for the team; circuit state; with REDIS_URL, whether Redis is up. Per-consumer quota ' +
           'series only with `Authorization: Bearer <METRICS_TOKEN>` or an admin consumer key. When the gateway sets ' +
           'METRICS_TOKEN, one of those is required.',
-        security: [],
+        // `{}`: no credentials at all, unless the gateway sets METRICS_TOKEN.
+        security: [{}, { metricsToken: [] }, { bearerAuth: [] }, { apiKey: [] }],
         response: {
           200: {
             description: 'The Prometheus text exposition format',

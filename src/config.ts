@@ -41,7 +41,10 @@ const EnvSchema = Type.Object({
   REDIS_CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 256 * 1024 * 1024 }),
   REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 1000 }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 500 }),
-  REDIS_OUTAGE_BUDGET_SHARE: Type.Number({ minimum: 0, maximum: 1, default: 0.05 })
+  REDIS_OUTAGE_BUDGET_SHARE: Type.Number({ minimum: 0, maximum: 1, default: 0.05 }),
+  EXPORT_DAILY_BUDGET: Type.Optional(Type.Integer({ minimum: 0 })),
+  EXPORT_RETENTION_SECONDS: Type.Integer({ minimum: 1, default: 7 * 86400 }),
+  EXPORT_CONCURRENCY: Type.Integer({ minimum: 1, default: 4 })
 })
 
 type Env = Static<typeof EnvSchema>
@@ -90,6 +93,14 @@ export interface Config {
   maxEventLoopDelayMs: number
   /** When set, /metrics needs it (or an admin key); per-consumer series only go to such a scraper. */
   metricsToken: string | undefined
+  exports: {
+    /** Upstream research calls export jobs may make per UTC day, all jobs together. */
+    dailyBudget: number
+    /** How long a finished job and its records are kept. */
+    retentionSeconds: number
+    /** Jobs one replica runs at the same time. */
+    concurrency: number
+  }
   /** Shared state for several replicas; absent: everything stays in this process. */
   redis?: RedisConfig
 }
@@ -194,7 +205,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
         outageBudgetShare: env.REDIS_OUTAGE_BUDGET_SHARE
       }
-    })
+    }),
+    exports: {
+      // Half the team's by default, so that interactive consumers keep quota while jobs run.
+      dailyBudget: env.EXPORT_DAILY_BUDGET ?? Math.floor(env.DAILY_REQUEST_BUDGET / 2),
+      retentionSeconds: env.EXPORT_RETENTION_SECONDS,
+      concurrency: env.EXPORT_CONCURRENCY
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { EXPORT_STATES, type ExportState } from './schemas/export-jobs.js'
 import type { QuotaReport } from './schemas/quota.js'
 import type { RedisConnection } from './stores/redis.js'
 import type { BreakerState } from './upstream/circuit-breaker.js'
@@ -10,6 +11,7 @@ export interface MetricsSources {
   breakerState: () => BreakerState
   /** The Redis connections of shared state; none in memory. */
   redis: () => readonly RedisConnection[]
+  exportJobs: () => Promise<Record<ExportState, number>>
 }
 
 const BREAKER_STATES: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
@@ -39,6 +41,12 @@ export class Metrics {
     name: 'gateway_cache_requests_total',
     help: 'Page requests by cache outcome: hit, miss, coalesced (waited for another request\'s upstream call), stale',
     labelNames: ['outcome'],
+    registers: this.#everyView
+  })
+
+  readonly exportRecords = new Counter({
+    name: 'gateway_export_records_total',
+    help: 'Accounts export jobs recorded (each account once per job)',
     registers: this.#everyView
   })
 
@@ -80,14 +88,25 @@ export class Metrics {
         async collect() {
           const report = await sources.quota()
           this.set({ scope: 'team', consumer: '' }, report.team[field])
+          this.set({ scope: 'exports', consumer: '' }, report.exports[field])
           if (view === 'team') return
           for (const [consumer, usage] of Object.entries(report.consumers)) this.set({ scope: 'consumer', consumer }, usage[field])
         }
       })
     for (const view of ['team', 'consumers'] as const) {
-      quotaGauge(view, 'gateway_quota_used', 'Upstream research calls today (UTC), for the team and (to an authorised scraper) per consumer', 'used')
-      quotaGauge(view, 'gateway_quota_remaining', 'Upstream research calls left today (UTC), for the team and (to an authorised scraper) per consumer', 'remaining')
+      quotaGauge(view, 'gateway_quota_used', 'Upstream research calls today (UTC), for the team, its export jobs and (to an authorised scraper) per consumer', 'used')
+      quotaGauge(view, 'gateway_quota_remaining', 'Upstream research calls left today (UTC), for the team, its export jobs and (to an authorised scraper) per consumer', 'remaining')
     }
+    new Gauge({
+      name: 'gateway_export_jobs',
+      help: 'Export jobs by state (with Redis, every replica reports the same shared count)',
+      labelNames: ['state'],
+      registers: this.#everyView,
+      async collect() {
+        const counts = await sources.exportJobs()
+        for (const state of EXPORT_STATES) this.set({ state }, counts[state])
+      }
+    })
     new Gauge({
       name: 'gateway_upstream_circuit_state',
       help: 'Circuit breaker in front of TikTok: 0 closed, 1 half-open, 2 open',

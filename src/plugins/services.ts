@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici'
 import { ANONYMOUS, type Config } from '../config.js'
 import { Metrics } from '../metrics.js'
 import { Exports } from '../services/exports.js'
+import { ExportJobs, pageSource } from '../services/export-jobs.js'
 import { Pages } from '../services/pages.js'
 import { Quota } from '../services/quota.js'
 import { openStores, type Stores } from '../stores/stores.js'
@@ -12,6 +13,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     pages: Pages
     exports: Exports
+    exportJobs: ExportJobs
     researchApi: ResearchApi
     quota: Quota
     metrics: Metrics
@@ -25,6 +27,9 @@ export interface ServicesOptions {
   now: () => number
 }
 
+/** How soon a replica notices a job created elsewhere, one resuming after 00:00 UTC, or one a dead replica left. */
+const EXPORT_SWEEP_MS = 5000
+
 /** Wires the stores, the upstream client, the services and their metrics; closes them with the app. */
 export default fp<ServicesOptions>(
   async (app, { config, dispatcher, now }) => {
@@ -34,11 +39,12 @@ export default fp<ServicesOptions>(
       store: stores.counters,
       teamBudget: config.dailyRequestBudget,
       consumerBudget: (consumer) => budgets.get(consumer) ?? config.anonymousDailyBudget,
+      exportBudget: config.exports.dailyBudget,
       consumers: [...budgets.keys(), ...(config.allowAnonymous ? [ANONYMOUS] : [])],
       now
     })
     const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, onCall: (call) => metrics.upstreamCall(call) })
-    const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState, redis: () => stores.redis })
+    const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState, redis: () => stores.redis, exportJobs: () => stores.jobs.countByState() })
 
     app.decorate('stores', stores)
     app.decorate('quota', quota)
@@ -56,6 +62,19 @@ export default fp<ServicesOptions>(
     })
     app.decorate('pages', pages)
     app.decorate('exports', new Exports(pages, (outcome) => metrics.cacheRequests.inc({ outcome })))
+    const exportJobs = new ExportJobs({
+      store: stores.jobs,
+      pages: pageSource(pages),
+      concurrency: config.exports.concurrency,
+      // A page waits at most the request deadline; twice that leaves room for the writes around it.
+      leaseMs: 2 * config.requestDeadlineMs,
+      sweepMs: EXPORT_SWEEP_MS,
+      log: app.log,
+      now,
+      onRecords: (count) => metrics.exportRecords.inc(count)
+    })
+    app.decorate('exportJobs', exportJobs)
+    app.addHook('onReady', () => exportJobs.start())
     app.addHook('onResponse', (request, reply, done) => {
       metrics.requestDuration.observe(
         { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },
@@ -64,6 +83,8 @@ export default fp<ServicesOptions>(
       done()
     })
     app.addHook('onClose', async () => {
+      // Runs finish their page and hand their jobs back before the clients they use close.
+      await exportJobs.close()
       await Promise.all([api.close(), stores.close()])
     })
   },

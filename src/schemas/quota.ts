@@ -18,6 +18,7 @@ export const QuotaReport = named(
       day: Type.String({ description: 'The UTC day counted' }),
       resets_at: Type.String({ format: 'date-time', description: 'The next 00:00 UTC' }),
       team: ref(Usage),
+      exports: ref(Usage),
       consumers: Type.Record(Type.String(), ref(Usage), { description: 'By consumer name' })
     },
     {
@@ -26,6 +27,7 @@ export const QuotaReport = named(
           day: '2026-11-25',
           resets_at: '2026-11-26T00:00:00.000Z',
           team: { limit: 20000, used: 1200, remaining: 18800 },
+          exports: { limit: 10000, used: 900, remaining: 9100 },
           consumers: { notebooks: { limit: 5000, used: 300, remaining: 4700 } }
         }
       ]

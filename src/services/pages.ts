@@ -20,6 +20,8 @@ export interface ListQuery {
 export interface Caller {
   consumer: string
   log: FastifyBaseLogger
+  /** Set when an export job asks: its upstream calls also count against the export budget. */
+  exportJob?: string
 }
 
 export interface PageOptions {
@@ -157,11 +159,11 @@ export class Pages {
     }
   }
 
-  async #load(spec: PageSpec, { consumer, log }: Caller): Promise<StoredPage> {
+  async #load(spec: PageSpec, { consumer, log, exportJob }: Caller): Promise<StoredPage> {
     const { quota, now } = this.#options
     let fetched
     try {
-      fetched = await spec.fetch({ log, charge: () => quota.reserve(consumer) })
+      fetched = await spec.fetch({ log, charge: () => quota.reserve(consumer, { forExport: exportJob !== undefined }) })
     } catch (err) {
       // TikTok itself says the day is spent (the gateway's own count may differ): stop calling until the reset.
       if (isGatewayError(err) && err.upstreamCode === 'daily_quota_limit_exceeded') await quota.markExhausted()
@@ -188,8 +190,11 @@ function servesStale(error: unknown): boolean {
   return isGatewayError(error) && (error.statusCode === 429 || error.statusCode >= 500)
 }
 
-function aboutAnother(error: unknown, { consumer }: Caller): boolean {
-  return isGatewayError(error) && error.consumer !== undefined && error.consumer !== consumer
+function aboutAnother(error: unknown, { consumer, exportJob }: Caller): boolean {
+  if (!isGatewayError(error)) return false
+  // The export budget refuses jobs only; a consumer who joined a job's load loads again under its own.
+  if (error.code === 'GW_EXPORT_BUDGET_EXHAUSTED') return exportJob === undefined
+  return error.consumer !== undefined && error.consumer !== consumer
 }
 
 /** Gives up waiting after `ms`; the load itself goes on and fills the cache for the next caller. */

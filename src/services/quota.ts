@@ -9,6 +9,8 @@ export interface QuotaOptions {
   teamBudget: number
   /** Upstream research calls a consumer may cause per UTC day. */
   consumerBudget: (consumer: string) => number
+  /** Upstream research calls export jobs may make per UTC day, all jobs together. */
+  exportBudget: number
   /** Every consumer a report may list. */
   consumers: readonly string[]
   now: () => number
@@ -25,15 +27,19 @@ export class Quota {
     this.#options = options
   }
 
-  /** Counts one upstream call for `consumer`, or throws a 429 failure when the team or the consumer is out of budget. */
-  async reserve(consumer: string): Promise<void> {
-    const { store, teamBudget, consumerBudget, now } = this.#options
+  /**
+   * Counts one upstream call for `consumer` (and, for an export job, against the export budget too),
+   * or throws a 429 failure when any of them is out of budget.
+   */
+  async reserve(consumer: string, { forExport = false }: { forExport?: boolean } = {}): Promise<void> {
+    const { store, teamBudget, consumerBudget, exportBudget, now } = this.#options
     const at = now()
     const consumerLimit = consumerBudget(consumer)
     const refused = await store.reserve(
       [
         { key: teamKey(at), limit: teamBudget },
-        { key: consumerKey(at, consumer), limit: consumerLimit }
+        { key: consumerKey(at, consumer), limit: consumerLimit },
+        ...(forExport ? [{ key: exportsKey(at), limit: exportBudget }] : [])
       ],
       nextUtcDay(at)
     )
@@ -48,6 +54,11 @@ export class Quota {
         { retryAfterSeconds, consumer }
       )
     }
+    if (refused === 2) {
+      throw failure('GW_EXPORT_BUDGET_EXHAUSTED', `Export jobs have made their ${exportBudget} upstream calls for today (EXPORT_DAILY_BUDGET); it resets at 00:00 UTC`, {
+        retryAfterSeconds
+      })
+    }
   }
 
   /** TikTok says the day's quota is spent: make no further calls until the reset. */
@@ -57,21 +68,23 @@ export class Quota {
     await store.raise(teamKey(at), teamBudget, nextUtcDay(at))
   }
 
-  /** Today's usage of the team and of `consumer`, or of every consumer. */
+  /** Today's usage of the team, of export jobs, and of `consumer` or of every consumer. */
   async report(consumer?: string): Promise<QuotaReport> {
-    const { store, teamBudget, consumerBudget, now } = this.#options
+    const { store, teamBudget, consumerBudget, exportBudget, now } = this.#options
     const consumers = consumer === undefined ? this.#options.consumers : [consumer]
     const at = now()
-    const [team = 0, ...used] = await store.read([teamKey(at), ...consumers.map((consumer) => consumerKey(at, consumer))])
+    const [team = 0, exports = 0, ...used] = await store.read([teamKey(at), exportsKey(at), ...consumers.map((consumer) => consumerKey(at, consumer))])
     const usage = (limit: number, count: number): Usage => ({ limit, used: count, remaining: Math.max(0, limit - count) })
     return {
       day: utcDay(at),
       resets_at: new Date(nextUtcDay(at)).toISOString(),
       team: usage(teamBudget, team),
+      exports: usage(exportBudget, exports),
       consumers: Object.fromEntries(consumers.map((consumer, i) => [consumer, usage(consumerBudget(consumer), used[i] ?? 0)]))
     }
   }
 }
 
 const teamKey = (at: number): string => `quota:${utcDay(at)}:team`
+const exportsKey = (at: number): string => `quota:${utcDay(at)}:exports`
 const consumerKey = (at: number, consumer: string): string => `quota:${utcDay(at)}:consumer:${consumer}`

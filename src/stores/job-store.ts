@@ -1,4 +1,4 @@
-import type { ExportRelation, ExportState } from '../schemas/exports.js'
+import type { ExportRelation, ExportState } from '../schemas/export-jobs.js'
 
 /** An export job as stored; times are epoch milliseconds of the app's clock. */
 export interface StoredJob {

@@ -1,4 +1,4 @@
-import { EXPORT_STATES, type ExportState } from '../schemas/exports.js'
+import { EXPORT_STATES, type ExportState } from '../schemas/export-jobs.js'
 import { UNFINISHED, type JobStore, type Lease, type NewJob, type PageCommit, type Setback, type StoredJob } from './job-store.js'
 
 interface Entry {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { EXPORT_STATES, type ExportRelation, type ExportState } from '../schemas/exports.js'
+import { EXPORT_STATES, type ExportRelation, type ExportState } from '../schemas/export-jobs.js'
 import type { JobStore, Lease, NewJob, PageCommit, Setback, StoredJob } from './job-store.js'
 
 const BATCH = 1000
@@ -169,7 +169,7 @@ export class RedisJobStore implements JobStore {
   }
 
   async due(at: number): Promise<string[]> {
-    return this.#redis.zrangebyscore(this.#due, '-inf', at)
+    return this.#redis.zrangebyscore(this.#due, '-inf', at === Number.POSITIVE_INFINITY ? '+inf' : at)
   }
 
   async claim(id: string, { holder, now, until }: Lease): Promise<StoredJob | undefined> {
@@ -261,10 +261,15 @@ function pairs(reply: unknown[]): Record<string, string> {
 const optionalNumber = (value: string | undefined): number | undefined => (value === undefined ? undefined : Number(value))
 
 function toJob(fields: Record<string, string>): StoredJob {
+  const text = (name: string): string => {
+    const value = fields[name]
+    if (value === undefined) throw new Error(`export job hash without its ${name} field`)
+    return value
+  }
   return {
-    id: fields.id,
-    owner: fields.owner,
-    username: fields.username,
+    id: text('id'),
+    owner: text('owner'),
+    username: text('username'),
     relation: fields.relation as ExportRelation,
     maxRecords: optionalNumber(fields.max),
     state: fields.state as ExportState,

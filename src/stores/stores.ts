@@ -2,11 +2,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import type { CounterStore } from './counter-store.js'
+import type { JobStore } from './job-store.js'
 import { MemoryCounterStore } from './memory-counter-store.js'
+import { MemoryJobStore } from './memory-job-store.js'
 import { MemoryPageStore } from './memory-page-store.js'
 import type { PageStore } from './page-store.js'
 import { RedisConnection } from './redis.js'
 import { RedisCounterStore } from './redis-counter-store.js'
+import { RedisJobStore } from './redis-job-store.js'
 import { RedisPageStore } from './redis-page-store.js'
 
 /** How often a replica waiting for another's load looks at Redis again, in case the pub/sub message was lost. */
@@ -17,6 +20,8 @@ const ERROR_MARKER_MS = 1000
 export interface Stores {
   counters: CounterStore
   pages: PageStore
+  /** Export jobs: in this process (gone after a restart), or in Redis beside the quota counters (never on the cache Redis, which may evict). */
+  jobs: JobStore
   /** The Redis connections (none in memory), for readiness and metrics. */
   redis: RedisConnection[]
   /** The Redis client shared rate limits count on; undefined: each replica counts in memory. */
@@ -35,10 +40,11 @@ export interface StoresOptions {
 /** The one place that picks the stores: in process memory, or in Redis when REDIS_URL is set. */
 export async function openStores({ config, logger, now, onCacheWriteError }: StoresOptions): Promise<Stores> {
   const staleMaxMs = config.cache.staleMaxAgeSeconds * 1000
+  const retentionMs = config.exports.retentionSeconds * 1000
   const { redis } = config
   if (redis === undefined) {
     const pages = new MemoryPageStore(config.cache.maxBytes, staleMaxMs, now)
-    return { counters: new MemoryCounterStore(now), pages, redis: [], close: () => pages.close() }
+    return { counters: new MemoryCounterStore(now), pages, jobs: new MemoryJobStore(retentionMs, now), redis: [], close: () => pages.close() }
   }
 
   const connect = (url: string, role: string) =>
@@ -66,6 +72,7 @@ export async function openStores({ config, logger, now, onCacheWriteError }: Sto
   return {
     counters: new RedisCounterStore({ connection: state, keyPrefix: redis.keyPrefix, outageShare: redis.outageBudgetShare, now }),
     pages,
+    jobs: new RedisJobStore({ redis: state.client, prefix: redis.keyPrefix, retentionMs }),
     redis: connections,
     rateLimitRedis: state.client,
     rateLimitNameSpace: `${redis.keyPrefix}rate-limit:`,

@@ -1,0 +1,215 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { failure, isGatewayError } from '../errors.js'
+import type { ExportRelation, ExportRequest } from '../schemas/export-jobs.js'
+import type { ExportAccount, JobStore, Lease, Setback, StoredJob } from '../stores/job-store.js'
+import type { CacheOutcome } from '../stores/page-store.js'
+import { nextUtcDay } from '../utc-day.js'
+import type { FollowersPage } from '../schemas/followers.js'
+import type { Caller, Pages } from './pages.js'
+
+/** One page of a user's followers or following, as a job reads it. */
+export interface RelationPage {
+  accounts: ExportAccount[]
+  /** Where the next page starts. */
+  cursor: number
+  hasMore: boolean
+  outcome: CacheOutcome
+}
+
+/** Reads one page of `relation` at `cursor` (the newest without), through the page cache and the quota. */
+export type PageSource = (relation: ExportRelation, query: { username: string; cursor?: number }, caller: Caller) => Promise<RelationPage>
+
+/** Who asks: a consumer sees its own jobs, an admin everyone's. */
+export interface Viewer {
+  consumer: string
+  admin: boolean
+}
+
+export interface ExportJobsOptions {
+  store: JobStore
+  pages: PageSource
+  /** Jobs this replica runs at the same time. */
+  concurrency: number
+  /** How long a replica holds a job without renewing; another replica takes over after it. */
+  leaseMs: number
+  /** How often this replica looks for due jobs: created elsewhere, resuming, or left by a replica that died. */
+  sweepMs: number
+  log: FastifyBaseLogger
+  now: () => number
+  /** Accounts a page added to a job. */
+  onRecords?: (count: number) => void
+}
+
+/** TikTok's largest page: the fewest calls per account, and the page every export shares through the cache. */
+const EXPORT_PAGE_SIZE = 100
+/** Quota refusals: nothing to do but wait for 00:00 UTC, when every budget resets. */
+const QUOTA_CODES = new Set(['GW_DAILY_QUOTA_EXHAUSTED', 'GW_CONSUMER_BUDGET_EXHAUSTED', 'GW_EXPORT_BUDGET_EXHAUSTED'])
+/** TikTok failures in a row after which a job fails rather than waits again. */
+const MAX_FAILURES = 8
+const RETRY_BASE_MS = 30_000
+const RETRY_MAX_MS = 30 * 60_000
+
+/**
+ * Export jobs: each pages through a whole list, one page of 100 per call through the page cache
+ * (cached pages cost nothing) and the team's, the owner's and the export budget, checkpointing
+ * after every page. A spent budget pauses a job until 00:00 UTC, when a sweep resumes it; a
+ * replica holds a job under a lease, so each job runs on one replica at a time.
+ */
+export class ExportJobs {
+  readonly #options: ExportJobsOptions
+  /** This replica's name as a lease holder. */
+  readonly #holder = randomUUID()
+  readonly #running = new Map<string, Promise<void>>()
+  #timer: NodeJS.Timeout | undefined
+  #sweeping: Promise<void> | undefined
+  #sweepAgain = false
+  #closed = false
+
+  constructor(options: ExportJobsOptions) {
+    this.#options = options
+  }
+
+  async create(owner: string, { username, relation, max_records: maxRecords }: ExportRequest): Promise<StoredJob> {
+    const job = await this.#options.store.create({ id: randomUUID(), owner, username: username.toLowerCase(), relation, maxRecords, createdAt: this.#options.now() })
+    void this.sweep()
+    return job
+  }
+
+  async get(id: string, viewer: Viewer): Promise<StoredJob> {
+    const job = await this.#options.store.get(id)
+    // Another consumer's job is answered as a missing one: ids are not secrets, but they say nothing either.
+    if (job === undefined || (!viewer.admin && job.owner !== viewer.consumer)) {
+      throw failure('GW_EXPORT_NOT_FOUND', `No export job "${id}" of yours`)
+    }
+    return job
+  }
+
+  async list(viewer: Viewer): Promise<StoredJob[]> {
+    return this.#options.store.list(viewer.admin ? undefined : viewer.consumer)
+  }
+
+  /** Cancels the job wherever it runs: its runner's next write is refused, so it makes no further call. */
+  async cancel(id: string, viewer: Viewer): Promise<StoredJob> {
+    await this.get(id, viewer)
+    const job = await this.#options.store.cancel(id, this.#options.now())
+    if (job === undefined) throw failure('GW_EXPORT_NOT_FOUND', `No export job "${id}" of yours`)
+    return job
+  }
+
+  async records(id: string, viewer: Viewer): Promise<AsyncIterable<string[]>> {
+    await this.get(id, viewer)
+    return this.#options.store.records(id)
+  }
+
+  /**
+   * Takes every unfinished job whose lease is free, paused ones included (a budget raised in the
+   * config takes effect at once), and then sweeps every `sweepMs`.
+   */
+  async start(): Promise<void> {
+    await this.sweep(Number.POSITIVE_INFINITY)
+    this.#timer = setInterval(() => void this.sweep(), this.#options.sweepMs).unref()
+  }
+
+  /** Runs jobs due by `until` (now by default) while this replica has room; tests call it after moving the clock. */
+  async sweep(until?: number): Promise<void> {
+    if (this.#sweeping) {
+      this.#sweepAgain = true
+      return this.#sweeping
+    }
+    this.#sweeping = this.#sweep(until).finally(() => {
+      this.#sweeping = undefined
+      if (this.#sweepAgain) {
+        this.#sweepAgain = false
+        void this.sweep()
+      }
+    })
+    return this.#sweeping
+  }
+
+  /** Resolves once this replica runs no job (tests await it instead of sleeping). */
+  async idle(): Promise<void> {
+    while (this.#sweeping || this.#running.size > 0) await Promise.all([this.#sweeping, ...this.#running.values()])
+  }
+
+  /** Stops sweeping, lets each run finish its page, and hands its jobs back for another replica to take at once. */
+  async close(): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#timer)
+    await this.idle()
+  }
+
+  async #sweep(until = this.#options.now()): Promise<void> {
+    const { store, concurrency, log } = this.#options
+    try {
+      for (const id of await store.due(until)) {
+        if (this.#closed || this.#running.size >= concurrency) return
+        if (this.#running.has(id)) continue
+        const job = await store.claim(id, this.#lease())
+        if (job === undefined) continue
+        const run = this.#run(job)
+          .catch((err: unknown) => log.error({ err, job: id }, 'export job run failed; the job is retried when its lease runs out'))
+          .finally(() => {
+            this.#running.delete(id)
+            if (!this.#closed) void this.sweep()
+          })
+        this.#running.set(id, run)
+      }
+    } catch (err) {
+      log.error({ err }, 'looking for due export jobs failed; trying again at the next sweep')
+    }
+  }
+
+  async #run(claimed: StoredJob): Promise<void> {
+    const { store, pages, log, onRecords } = this.#options
+    const { id, relation, username, owner } = claimed
+    const caller: Caller = { consumer: owner, log: log.child({ job: id }), exportJob: id }
+    let job = claimed
+    while (!this.#closed) {
+      // Checked before every call, so that a job cancelled anywhere makes no further call.
+      if (!(await store.renew(id, this.#lease()))) return
+      let page: RelationPage
+      try {
+        page = await pages(relation, { username, cursor: job.cursor }, caller)
+      } catch (err) {
+        await store.setBack(id, this.#lease(), this.#setback(err, job))
+        return
+      }
+      const committed = await store.commit(id, this.#lease(), { accounts: page.accounts, cursor: page.cursor, last: !page.hasMore })
+      // Cancelled, or taken over by a replica that found the lease run out: the page is not recorded here.
+      if (committed === undefined) return
+      onRecords?.(committed.records - job.records)
+      job = committed
+      if (job.state !== 'running') return
+    }
+    await store.release(id, this.#lease())
+  }
+
+  #setback(err: unknown, job: StoredJob): Setback {
+    const now = this.#options.now()
+    const error = isGatewayError(err) ? err : undefined
+    const detail = error?.message ?? 'The gateway failed unexpectedly'
+    if (error !== undefined && QUOTA_CODES.has(error.code)) return { state: 'paused', resumesAt: nextUtcDay(now), error: detail }
+    // The user is gone, private or unavailable: asking again would spend quota on the same answer.
+    if (error !== undefined && error.statusCode >= 400 && error.statusCode < 500 && error.statusCode !== 429) return { state: 'failed', error: detail }
+    if (job.failures + 1 >= MAX_FAILURES) return { state: 'failed', error: `${detail} (${MAX_FAILURES} failures in a row)` }
+    const backoffMs = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** job.failures)
+    const retryAt = now + Math.max(backoffMs, (error?.retryAfterSeconds ?? 0) * 1000)
+    return { state: 'queued', retryAt, error: `${detail}; retrying at ${new Date(retryAt).toISOString()}` }
+  }
+
+  #lease(): Lease {
+    const now = this.#options.now()
+    return { holder: this.#holder, now, until: now + this.#options.leaseMs }
+  }
+}
+
+/** Jobs read followers pages of 100 through the page service (following joins when it exists). */
+export function pageSource(pages: Pages): PageSource {
+  return async (relation, { username, cursor }, caller) => {
+    if (relation !== 'followers') throw failure('GW_INVALID_REQUEST', `Export jobs of ${relation} are not available yet`)
+    const { page, outcome } = await pages.followers({ username, maxCount: EXPORT_PAGE_SIZE, cursor }, caller)
+    const { followers, cursor: next, has_more: hasMore }: FollowersPage = JSON.parse(page.body.toString())
+    return { accounts: followers, cursor: next, hasMore, outcome }
+  }
+}

@@ -10,6 +10,7 @@ import guards from './plugins/guards.js'
 import problemDetails, { frameworkErrors } from './plugins/problem-details.js'
 import swagger from './plugins/swagger.js'
 import exportRoutes from './routes/exports.js'
+import exportJobsRoutes from './routes/export-jobs.js'
 import followersRoutes from './routes/followers.js'
 import followingRoutes from './routes/following.js'
 import operationsRoutes from './routes/operations.js'
@@ -105,5 +106,6 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(profileRoutes)
   await app.register(exportRoutes)
   await app.register(quotaRoutes)
+  await app.register(exportJobsRoutes)
   return app
 }

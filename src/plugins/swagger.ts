@@ -24,7 +24,7 @@ export default fp(
           { name: 'followers', description: 'Query User Followers' },
           { name: 'following', description: 'Query User Following' },
           { name: 'profile', description: 'Query User Info' },
-          { name: 'exports', description: 'Whole lists, streamed as NDJSON and resumable' },
+          { name: 'exports', description: 'Whole lists: streamed as NDJSON and resumable, or as background jobs that outlast the daily quota' },
           { name: 'quota', description: 'Daily upstream budgets' },
           { name: 'operations', description: 'Health, readiness and metrics' }
         ],

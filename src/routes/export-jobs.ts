@@ -1,0 +1,141 @@
+import { Readable } from 'node:stream'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type, type Static } from 'typebox'
+import { SECURITY } from '../plugins/swagger.js'
+import { ExportJob, ExportJobList, ExportJobParams, ExportRequest } from '../schemas/export-jobs.js'
+import { Follower } from '../schemas/followers.js'
+import { problemResponses } from '../schemas/problem.js'
+import type { Viewer } from '../services/export-jobs.js'
+import type { StoredJob } from '../stores/job-store.js'
+
+const NOT_YOURS = 'No such job, or another consumer\'s (which is answered the same)'
+
+const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const common = { onRequest: app.authenticate, config: { rateLimit: {} } }
+
+  app.post(
+    '/v1/exports',
+    {
+      ...common,
+      schema: {
+        tags: ['exports'],
+        summary: "Start a job that exports a user's whole followers or following list",
+        description:
+          'The job pages through the list in the background, 100 accounts per TikTok call, through the page cache (pages ' +
+          "already cached cost nothing). Its calls count against the team's budget, yours, and the export jobs' " +
+          '(`EXPORT_DAILY_BUDGET`). When a budget or TikTok\'s quota is spent it pauses and resumes by itself at 00:00 UTC. ' +
+          'Poll `Location`; read the records at `/v1/exports/{id}/records`.',
+        security: SECURITY,
+        body: ExportRequest,
+        response: {
+          202: { ...ExportJob, description: 'Accepted: the job, queued', headers: { Location: Type.String({ examples: ['/v1/exports/c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11'] }) } },
+          ...problemResponses({ 400: 'Invalid body', 401: 'Missing or unknown consumer key', 429: 'Too many requests' })
+        }
+      }
+    },
+    async (request, reply) => {
+      const job = await app.exportJobs.create(request.consumer, request.body)
+      return reply.code(202).header('location', `/v1/exports/${job.id}`).send(toExportJob(job))
+    }
+  )
+
+  app.get(
+    '/v1/exports',
+    {
+      ...common,
+      schema: {
+        tags: ['exports'],
+        summary: 'Your export jobs (an admin key: everyone\'s)',
+        security: SECURITY,
+        response: { 200: ExportJobList, ...problemResponses({ 401: 'Missing or unknown consumer key', 429: 'Too many requests' }) }
+      }
+    },
+    async (request) => ({ jobs: (await app.exportJobs.list(viewer(request))).map(toExportJob) })
+  )
+
+  app.get(
+    '/v1/exports/:id',
+    {
+      ...common,
+      schema: {
+        tags: ['exports'],
+        summary: 'An export job: its state and progress',
+        security: SECURITY,
+        params: ExportJobParams,
+        response: { 200: ExportJob, ...problemResponses({ 401: 'Missing or unknown consumer key', 404: NOT_YOURS, 429: 'Too many requests' }) }
+      }
+    },
+    async (request) => toExportJob(await app.exportJobs.get(request.params.id, viewer(request)))
+  )
+
+  app.get(
+    '/v1/exports/:id/records',
+    {
+      ...common,
+      schema: {
+        tags: ['exports'],
+        summary: 'The accounts an export job has fetched so far, as NDJSON',
+        description:
+          'One line per account, `{"username","display_name"}`, each account once, in the order TikTok returned them ' +
+          '(newest first), streamed from storage; also while the job runs or is paused. Records are kept ' +
+          '`EXPORT_RETENTION_SECONDS` after the job ends.',
+        security: SECURITY,
+        params: ExportJobParams,
+        response: {
+          200: { description: 'The records, one JSON object per line', content: { 'application/x-ndjson': { schema: Follower } } },
+          ...problemResponses({ 401: 'Missing or unknown consumer key', 404: NOT_YOURS, 429: 'Too many requests' })
+        }
+      }
+    },
+    async (request, reply) => {
+      const batches = await app.exportJobs.records(request.params.id, viewer(request))
+      // The schema documents one line; the body is a stream of them, which Fastify sends unserialised.
+      const lines = Readable.from(ndjson(batches)) as unknown as Static<typeof Follower>
+      return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(lines)
+    }
+  )
+
+  app.delete(
+    '/v1/exports/:id',
+    {
+      ...common,
+      schema: {
+        tags: ['exports'],
+        summary: 'Cancel an export job',
+        description: 'Its running work stops (no further TikTok call); the records fetched so far are kept until the job expires. A finished job is left as it is.',
+        security: SECURITY,
+        params: ExportJobParams,
+        response: { 200: ExportJob, ...problemResponses({ 401: 'Missing or unknown consumer key', 404: NOT_YOURS, 429: 'Too many requests' }) }
+      }
+    },
+    async (request) => toExportJob(await app.exportJobs.cancel(request.params.id, viewer(request)))
+  )
+}
+
+const viewer = (request: FastifyRequest): Viewer => ({ consumer: request.consumer, admin: request.consumerIsAdmin })
+
+async function* ndjson(batches: AsyncIterable<string[]>): AsyncIterable<string> {
+  for await (const lines of batches) yield lines.join('\n') + '\n'
+}
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString())
+
+function toExportJob(job: StoredJob): ExportJob {
+  return {
+    id: job.id,
+    owner: job.owner,
+    username: job.username,
+    relation: job.relation,
+    max_records: job.maxRecords ?? null,
+    state: job.state,
+    records: job.records,
+    pages: job.pages,
+    created_at: new Date(job.createdAt).toISOString(),
+    updated_at: new Date(job.updatedAt).toISOString(),
+    resumes_at: iso(job.resumesAt),
+    error: job.error ?? null
+  }
+}
+
+export default exportJobsRoutes

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { problemKinds } from '../src/errors.js'
 import { OPENAPI_PATH, openApiDocument } from '../src/openapi.js'
+import { ALL_PROBLEMS } from '../src/schemas/problem.js'
 import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from './helpers/gateway.js'
 
 interface Response {
@@ -30,7 +31,22 @@ t.test('the committed openapi/openapi.json is what the code generates (run `npm 
 
 t.test('every operation has an operationId, and no two share one', async (t) => {
   const ids = operations.map(({ operation }) => operation.operationId)
-  t.same(ids, ['getHealth', 'getReadiness', 'getMetrics', 'getFollowers', 'getFollowing', 'getUserProfile', 'exportFollowers', 'exportFollowing', 'getQuota'])
+  t.same(ids, [
+    'getHealth',
+    'getReadiness',
+    'getMetrics',
+    'getFollowers',
+    'getFollowing',
+    'getUserProfile',
+    'exportFollowers',
+    'exportFollowing',
+    'getQuota',
+    'createExportJob',
+    'listExportJobs',
+    'getExportJob',
+    'cancelExportJob',
+    'getExportJobRecords'
+  ])
   t.equal(new Set(ids).size, ids.length)
 })
 
@@ -53,12 +69,13 @@ t.test('each problem status shows one example per problem type it can carry, as 
       )
     }
   }
-  // The followers route reaches TikTok: every kind can happen there, each status with all its types.
+  // The followers route reaches TikTok: every kind but the export jobs' own can happen there, each status with all its types.
   const followers = problemResponses.filter(({ path }) => path === '/v1/users/{username}/followers')
   t.same(followers.map(({ status }) => status), [400, 401, 403, 404, 429, 502, 503, 504])
+  const pageKinds = new Set(ALL_PROBLEMS.map((kind) => problemKinds[kind]))
   for (const { status, response } of followers) {
     const types = Object.values(response.content?.['application/problem+json']?.examples ?? {}).map(({ value }) => value.type)
-    t.same(types, kindsOf(status).map((kind) => kind.type), `followers ${status}`)
+    t.same(types, kindsOf(status).filter((kind) => pageKinds.has(kind)).map((kind) => kind.type), `followers ${status}`)
   }
   t.same(
     Object.keys(followers.find(({ status }) => status === 429)?.response.content?.['application/problem+json']?.examples ?? {}),
@@ -91,7 +108,10 @@ t.test('responses are named component schemas that generated clients can name, a
     'ExportEnd',
     'Usage',
     'QuotaReport',
-    'HealthStatus'
+    'HealthStatus',
+    'ExportRequest',
+    'ExportJob',
+    'ExportJobList'
   ])
   const followers = committed.paths['/v1/users/{username}/followers'].get
   t.same(followers.responses['200'].content['application/json'].schema, { $ref: '#/components/schemas/FollowersPage' })
@@ -132,8 +152,9 @@ t.test('the documented security is what the gateway enforces: public routes say 
   t.same(Object.keys(committed.components.securitySchemes), ['bearerAuth', 'apiKey', 'metricsToken'])
   const METRICS_TOKEN = 'scraper-token-0123456789'
   const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, METRICS_TOKEN })
+  const job = await app.inject({ method: 'POST', url: '/v1/exports', headers: { authorization: `Bearer ${KEYS.alice}` }, payload: { username: 'tiktok', relation: 'followers' } })
   for (const { path, operation } of operations) {
-    const url = path.replace('{username}', 'tiktok')
+    const url = path.replace('{username}', 'tiktok').replace('{id}', job.json().id)
     const anonymous = await app.inject(url)
     if (operation.security === undefined) {
       t.equal(anonymous.statusCode, 401, `${path} needs a key`)

@@ -2,14 +2,21 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
-import { SECURITY } from '../plugins/swagger.js'
+import type { FailureKind } from '../errors.js'
 import { ExportJob, ExportJobList, ExportJobParams, ExportRequest } from '../schemas/export-jobs.js'
 import { Follower } from '../schemas/followers.js'
+import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
+import { ref } from '../schemas/named.js'
 import { problemResponses } from '../schemas/problem.js'
 import type { Viewer } from '../services/export-jobs.js'
 import type { StoredJob } from '../stores/job-store.js'
 
-const NOT_YOURS = 'No such job, or another consumer\'s (which is answered the same)'
+const HEADERS = { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS }
+const COMMON_PROBLEMS: FailureKind[] = ['GW_UNAUTHORIZED', 'GW_CONSUMER_RATE_LIMITED', 'GW_OVERLOADED']
+const EXAMPLE_ID = 'c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11'
+const jobResponse = (description: string) => ({ description, headers: HEADERS, content: { 'application/json': { schema: ref(ExportJob) } } })
+/** Another consumer's job is answered as a missing one: the owner's jobs are nobody else's business. */
+const jobProblems = (instance: string) => problemResponses([...COMMON_PROBLEMS, 'GW_EXPORT_NOT_FOUND'], { instance, rateLimited: true })
 
 const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const common = { onRequest: app.authenticate, config: { rateLimit: {} } }
@@ -19,18 +26,21 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       ...common,
       schema: {
+        operationId: 'createExportJob',
         tags: ['exports'],
         summary: "Start a job that exports a user's whole followers or following list",
         description:
           'The job pages through the list in the background, 100 accounts per TikTok call, through the page cache (pages ' +
           "already cached cost nothing). Its calls count against the team's budget, yours, and the export jobs' " +
-          '(`EXPORT_DAILY_BUDGET`). When a budget or TikTok\'s quota is spent it pauses and resumes by itself at 00:00 UTC. ' +
+          "(`EXPORT_DAILY_BUDGET`). When a budget or TikTok's quota is spent it pauses and resumes by itself at 00:00 UTC. " +
           'Poll `Location`; read the records at `/v1/exports/{id}/records`.',
-        security: SECURITY,
-        body: ExportRequest,
+        body: ref(ExportRequest),
         response: {
-          202: { ...ExportJob, description: 'Accepted: the job, queued', headers: { Location: Type.String({ examples: ['/v1/exports/c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11'] }) } },
-          ...problemResponses({ 400: 'Invalid body', 401: 'Missing or unknown consumer key', 429: 'Too many requests' })
+          202: {
+            ...jobResponse('Accepted: the job, queued'),
+            headers: { Location: Type.String({ description: 'The job', examples: [`/v1/exports/${EXAMPLE_ID}`] }), ...HEADERS }
+          },
+          ...problemResponses(['GW_INVALID_REQUEST', ...COMMON_PROBLEMS], { instance: '/v1/exports', rateLimited: true })
         }
       }
     },
@@ -45,10 +55,14 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       ...common,
       schema: {
+        operationId: 'listExportJobs',
         tags: ['exports'],
-        summary: 'Your export jobs (an admin key: everyone\'s)',
-        security: SECURITY,
-        response: { 200: ExportJobList, ...problemResponses({ 401: 'Missing or unknown consumer key', 429: 'Too many requests' }) }
+        summary: "Your export jobs (an admin key: everyone's)",
+        description: 'Finished jobs are listed until they expire, `EXPORT_RETENTION_SECONDS` after they ended.',
+        response: {
+          200: { description: 'The jobs, newest first', headers: HEADERS, content: { 'application/json': { schema: ref(ExportJobList) } } },
+          ...problemResponses(COMMON_PROBLEMS, { instance: '/v1/exports', rateLimited: true })
+        }
       }
     },
     async (request) => ({ jobs: (await app.exportJobs.list(viewer(request))).map(toExportJob) })
@@ -59,11 +73,11 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       ...common,
       schema: {
+        operationId: 'getExportJob',
         tags: ['exports'],
         summary: 'An export job: its state and progress',
-        security: SECURITY,
         params: ExportJobParams,
-        response: { 200: ExportJob, ...problemResponses({ 401: 'Missing or unknown consumer key', 404: NOT_YOURS, 429: 'Too many requests' }) }
+        response: { 200: jobResponse('The job'), ...jobProblems(`/v1/exports/${EXAMPLE_ID}`) }
       }
     },
     async (request) => toExportJob(await app.exportJobs.get(request.params.id, viewer(request)))
@@ -74,17 +88,21 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       ...common,
       schema: {
+        operationId: 'getExportJobRecords',
         tags: ['exports'],
         summary: 'The accounts an export job has fetched so far, as NDJSON',
         description:
-          'One line per account, `{"username","display_name"}`, each account once, in the order TikTok returned them ' +
-          '(newest first), streamed from storage; also while the job runs or is paused. Records are kept ' +
-          '`EXPORT_RETENTION_SECONDS` after the job ends.',
-        security: SECURITY,
+          'One line per account, `{"username","display_name"}` (the record lines of the streaming export), each account ' +
+          'once, in the order TikTok returned them (newest first), streamed from storage; also while the job runs or is ' +
+          'paused. Records are kept `EXPORT_RETENTION_SECONDS` after the job ends.',
         params: ExportJobParams,
         response: {
-          200: { description: 'The records, one JSON object per line', content: { 'application/x-ndjson': { schema: Follower } } },
-          ...problemResponses({ 401: 'Missing or unknown consumer key', 404: NOT_YOURS, 429: 'Too many requests' })
+          200: {
+            description: 'The records, one JSON object per line',
+            headers: HEADERS,
+            content: { 'application/x-ndjson': { schema: ref(Follower) } }
+          },
+          ...jobProblems(`/v1/exports/${EXAMPLE_ID}/records`)
         }
       }
     },
@@ -101,12 +119,14 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       ...common,
       schema: {
+        operationId: 'cancelExportJob',
         tags: ['exports'],
         summary: 'Cancel an export job',
-        description: 'Its running work stops (no further TikTok call); the records fetched so far are kept until the job expires. A finished job is left as it is.',
-        security: SECURITY,
+        description:
+          'Its running work stops (no further TikTok call, whichever replica runs it); the records fetched so far are kept ' +
+          'until the job expires. A finished job is left as it is.',
         params: ExportJobParams,
-        response: { 200: ExportJob, ...problemResponses({ 401: 'Missing or unknown consumer key', 404: NOT_YOURS, 429: 'Too many requests' }) }
+        response: { 200: jobResponse('The job, cancelled (or as it finished)'), ...jobProblems(`/v1/exports/${EXAMPLE_ID}`) }
       }
     },
     async (request) => toExportJob(await app.exportJobs.cancel(request.params.id, viewer(request)))

@@ -1,5 +1,6 @@
 import type { TSchema } from 'typebox'
 import { ExportEnd } from './export.js'
+import { ExportJob, ExportJobList, ExportRequest } from './export-jobs.js'
 import { Follower, FollowersPage } from './followers.js'
 import { FollowingPage } from './following.js'
 import { HealthStatus } from './operations.js'
@@ -20,5 +21,8 @@ export const COMPONENTS: ReadonlyArray<TSchema & { $id: string }> = [
   ExportEnd,
   Usage,
   QuotaReport,
-  HealthStatus
+  HealthStatus,
+  ExportRequest,
+  ExportJob,
+  ExportJobList
 ]

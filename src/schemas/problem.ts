@@ -33,11 +33,13 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_USER_PRIVATE: { detail: '"private_account" is a private account; TikTok does not return its data', code: 'invalid_params' },
   GW_USER_UNAVAILABLE: { detail: 'TikTok\'s Research API cannot return information about "hidden_account"', code: 'invalid_params' },
   GW_USER_NOT_FOUND: { detail: 'TikTok has no user "nobody_here"', code: 'invalid_params' },
+  GW_EXPORT_NOT_FOUND: { detail: 'No export job "c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11" of yours' },
   GW_RATE_LIMITED: { detail: 'TikTok is rate-limiting the gateway; retry after the indicated delay', code: 'rate_limit_exceeded' },
   GW_DAILY_QUOTA_EXHAUSTED: { detail: "The team's daily Research API budget is spent; it resets at 00:00 UTC" },
   GW_CONSUMER_BUDGET_EXHAUSTED: {
     detail: '"notebooks" has made its 5000 upstream calls for today; cached pages are still served, and the budget resets at 00:00 UTC'
   },
+  GW_EXPORT_BUDGET_EXHAUSTED: { detail: 'Export jobs have made their 10000 upstream calls for today (EXPORT_DAILY_BUDGET); it resets at 00:00 UTC' },
   GW_CONSUMER_RATE_LIMITED: { detail: '"notebooks" sent more than 600 requests a minute; retry in 1 minute' },
   GW_UPSTREAM_ERROR: { detail: 'The TikTok Research API failed with 500 (internal_error)', code: 'internal_error' },
   GW_UPSTREAM_UNAVAILABLE: { detail: 'Could not connect to the TikTok Research API' },
@@ -54,8 +56,11 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_DEADLINE_EXCEEDED: { detail: "No answer within the gateway's 30000 ms deadline; retry shortly" }
 }
 
+/** Kinds only export jobs meet: a page route never answers with them. */
+const EXPORT_ONLY: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED'])
+
 /** Every kind a route reaching TikTok can answer with. */
-export const ALL_PROBLEMS: readonly FailureKind[] = KINDS
+export const ALL_PROBLEMS: readonly FailureKind[] = KINDS.filter((kind) => !EXPORT_ONLY.has(kind))
 
 export interface ProblemResponseOptions {
   /** The `instance` of the examples: the path of an example request. */

@@ -209,7 +209,8 @@ export function pageSource(pages: Pages): PageSource {
   return async (relation, { username, cursor }, caller) => {
     if (relation !== 'followers') throw failure('GW_INVALID_REQUEST', `Export jobs of ${relation} are not available yet`)
     const { page, outcome } = await pages.followers({ username, maxCount: EXPORT_PAGE_SIZE, cursor }, caller)
-    const { followers, cursor: next, has_more: hasMore }: FollowersPage = JSON.parse(page.body.toString())
+    // The page store holds the bytes the page service serialised from a FollowersPage.
+    const { followers, cursor: next, has_more: hasMore } = JSON.parse(page.body.toString()) as FollowersPage
     return { accounts: followers, cursor: next, hasMore, outcome }
   }
 }

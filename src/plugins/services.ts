@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici'
 import { ANONYMOUS, type Config } from '../config.js'
 import { Metrics } from '../metrics.js'
 import { Exports } from '../services/exports.js'
-import { ExportJobs, pageSource } from '../services/export-jobs.js'
+import { ExportJobs } from '../services/export-jobs.js'
 import { Pages } from '../services/pages.js'
 import { Quota } from '../services/quota.js'
 import { openStores, type Stores } from '../stores/stores.js'
@@ -64,7 +64,7 @@ export default fp<ServicesOptions>(
     app.decorate('exports', new Exports(pages, (outcome) => metrics.cacheRequests.inc({ outcome })))
     const exportJobs = new ExportJobs({
       store: stores.jobs,
-      pages: pageSource(pages),
+      pages,
       concurrency: config.exports.concurrency,
       // A page waits at most the request deadline; twice that leaves room for the writes around it.
       leaseMs: 2 * config.requestDeadlineMs,

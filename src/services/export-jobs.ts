@@ -1,24 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { failure, isGatewayError } from '../errors.js'
-import type { ExportRelation, ExportRequest } from '../schemas/export-jobs.js'
-import type { ExportAccount, JobStore, Lease, Setback, StoredJob } from '../stores/job-store.js'
-import type { CacheOutcome } from '../stores/page-store.js'
+import type { ExportRequest } from '../schemas/export-jobs.js'
+import type { JobStore, Lease, Setback, StoredJob } from '../stores/job-store.js'
 import { nextUtcDay } from '../utc-day.js'
-import type { FollowersPage } from '../schemas/followers.js'
-import type { Caller, Pages } from './pages.js'
-
-/** One page of a user's followers or following, as a job reads it. */
-export interface RelationPage {
-  accounts: ExportAccount[]
-  /** Where the next page starts. */
-  cursor: number
-  hasMore: boolean
-  outcome: CacheOutcome
-}
-
-/** Reads one page of `relation` at `cursor` (the newest without), through the page cache and the quota. */
-export type PageSource = (relation: ExportRelation, query: { username: string; cursor?: number }, caller: Caller) => Promise<RelationPage>
+import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages } from './pages.js'
 
 /** Who asks: a consumer sees its own jobs, an admin everyone's. */
 export interface Viewer {
@@ -28,7 +14,7 @@ export interface Viewer {
 
 export interface ExportJobsOptions {
   store: JobStore
-  pages: PageSource
+  pages: Pages
   /** Jobs this replica runs at the same time. */
   concurrency: number
   /** How long a replica holds a job without renewing; another replica takes over after it. */
@@ -41,8 +27,6 @@ export interface ExportJobsOptions {
   onRecords?: (count: number) => void
 }
 
-/** TikTok's largest page: the fewest calls per account, and the page every export shares through the cache. */
-const EXPORT_PAGE_SIZE = 100
 /** Quota refusals: nothing to do but wait for 00:00 UTC, when every budget resets. */
 const QUOTA_CODES = new Set(['GW_DAILY_QUOTA_EXHAUSTED', 'GW_CONSUMER_BUDGET_EXHAUSTED', 'GW_EXPORT_BUDGET_EXHAUSTED'])
 /** TikTok failures in a row after which a job fails rather than waits again. */
@@ -168,9 +152,9 @@ export class ExportJobs {
     while (!this.#closed) {
       // Checked before every call, so that a job cancelled anywhere makes no further call.
       if (!(await store.renew(id, this.#lease()))) return
-      let page: RelationPage
+      let page: AccountPage
       try {
-        page = await pages(relation, { username, cursor: job.cursor }, caller)
+        page = await pages.accounts(relation, { username, maxCount: EXPORT_PAGE_SIZE, cursor: job.cursor }, caller)
       } catch (err) {
         await store.setBack(id, this.#lease(), this.#setback(err, job))
         return
@@ -204,13 +188,3 @@ export class ExportJobs {
   }
 }
 
-/** Jobs read followers pages of 100 through the page service (following joins when it exists). */
-export function pageSource(pages: Pages): PageSource {
-  return async (relation, { username, cursor }, caller) => {
-    if (relation !== 'followers') throw failure('GW_INVALID_REQUEST', `Export jobs of ${relation} are not available yet`)
-    const { page, outcome } = await pages.followers({ username, maxCount: EXPORT_PAGE_SIZE, cursor }, caller)
-    // The page store holds the bytes the page service serialised from a FollowersPage.
-    const { followers, cursor: next, has_more: hasMore } = JSON.parse(page.body.toString()) as FollowersPage
-    return { accounts: followers, cursor: next, hasMore, outcome }
-  }
-}

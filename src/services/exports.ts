@@ -3,23 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { isGatewayError } from '../errors.js'
 import type { ExportEnd, ExportReason } from '../schemas/export.js'
 import type { CacheOutcome } from '../stores/page-store.js'
-import type { Caller, Pages, Relation } from './pages.js'
-
-/** Pages of an export are TikTok's largest, so that a list costs as few calls as it can. */
-export const EXPORT_PAGE_SIZE = 100
-
-export interface Account {
-  username: string
-  display_name: string
-}
-
-/** One page of a list, as an export reads it. */
-export interface AccountPage {
-  accounts: Account[]
-  /** TikTok's cursor right after the page's last account. */
-  cursor: number
-  hasMore: boolean
-}
+import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages, type Relation } from './pages.js'
 
 export interface PageRequest {
   maxCount: number
@@ -58,10 +42,9 @@ export class Exports {
   /** Resolves once the first page is read (or rejects with its failure): see openExport. */
   open(relation: Relation, username: string, query: ExportQuery, caller: Caller): Promise<Readable> {
     const readPage: ReadPage = async ({ maxCount, cursor }, first) => {
-      const { page, outcome } = await this.#pages[relation]({ username, maxCount, cursor }, caller, { deadline: first })
-      this.#onPage(outcome)
-      const body = JSON.parse(page.body.toString()) as { cursor: number; has_more: boolean } & Record<Relation, Account[]>
-      return { accounts: body[relation], cursor: body.cursor, hasMore: body.has_more }
+      const page = await this.#pages.accounts(relation, { username, maxCount, cursor }, caller, { deadline: first })
+      this.#onPage(page.outcome)
+      return page
     }
     return openExport(readPage, query, caller.log)
   }

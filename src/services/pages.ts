@@ -4,7 +4,7 @@ import { failure, isGatewayError } from '../errors.js'
 import type { FollowersPage } from '../schemas/followers.js'
 import type { FollowingPage } from '../schemas/following.js'
 import type { UserProfile } from '../schemas/profile.js'
-import type { PageFetch, PageStore, StoredPage } from '../stores/page-store.js'
+import type { CacheOutcome, PageFetch, PageStore, StoredPage } from '../stores/page-store.js'
 import type { CallContext, ResearchApi } from '../upstream/research-api.js'
 import { USER_INFO_FIELDS } from '../upstream/wire.js'
 import type { Quota } from './quota.js'
@@ -34,6 +34,23 @@ export interface PageOptions {
 
 /** The lists a user has: whose followers, and whom they follow. */
 export type Relation = 'followers' | 'following'
+
+export interface Account {
+  username: string
+  display_name: string
+}
+
+/** One page of a list, as the exports read it. */
+export interface AccountPage {
+  accounts: Account[]
+  /** TikTok's cursor right after the page's last account. */
+  cursor: number
+  hasMore: boolean
+  outcome: CacheOutcome
+}
+
+/** TikTok's largest page: the fewest calls per account, and the page every export shares through the cache. */
+export const EXPORT_PAGE_SIZE = 100
 
 export interface PagesOptions {
   api: ResearchApi
@@ -121,6 +138,14 @@ export class Pages {
       },
       caller
     )
+  }
+
+  /** A page of either list as its accounts, for the exports: they read the very pages the page routes cache. */
+  async accounts(relation: Relation, query: ListQuery, caller: Caller, options?: PageOptions): Promise<AccountPage> {
+    const { page, outcome } = await this[relation](query, caller, options)
+    // The stored bytes are the FollowersPage or FollowingPage serialised above.
+    const body = JSON.parse(page.body.toString()) as { cursor: number; has_more: boolean } & Record<Relation, Account[]>
+    return { accounts: body[relation], cursor: body.cursor, hasMore: body.has_more, outcome }
   }
 
   /** The newest page (no cursor, or one not yet in the past) changes; a page at a past cursor is history. */

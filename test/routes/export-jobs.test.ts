@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
-import { sandboxFollowers } from '../../src/sandbox/followers.js'
+import { sandboxAccounts, sandboxFollowers } from '../../src/sandbox/followers.js'
 import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
@@ -53,6 +53,17 @@ t.test('POST /v1/exports answers 202 with Location and the queued job; the job p
   t.match(await job(created.id), { state: 'done', records: expected.length, pages: 3, error: null })
   t.same(await records(created.id), expected, 'every follower once, newest first, in the record lines of the streaming export')
   t.equal(sandbox.stats.followerCalls, 3, 'one upstream call per page of 100')
+})
+
+t.test('a job over the accounts a user follows pages Query User Following the same way', async (t) => {
+  const { app, sandbox, start, job, records } = await gateway(t)
+  const { id } = (await start({ username: THREE_PAGES, relation: 'following' })).json()
+  await app.exportJobs.idle()
+  const expected = sandboxAccounts('following', THREE_PAGES).map(({ username, display_name }) => ({ username, display_name }))
+  t.match(await job(id), { state: 'done', relation: 'following', records: expected.length, error: null })
+  t.same(await records(id), expected)
+  t.equal(sandbox.stats.followingCalls, Math.ceil(expected.length / 100))
+  t.equal(sandbox.stats.followerCalls, 0)
 })
 
 t.test('pages already in the cache cost an export job no quota', async (t) => {

@@ -17,7 +17,7 @@ function sandboxPages(username: string, fail?: (n: number) => Error | undefined)
     const error = fail?.(requests.length)
     if (error) throw error
     const data = followersPage(username, request.maxCount, request.cursor ?? NOW_SECONDS)
-    return { accounts: data.user_followers, cursor: data.cursor, hasMore: data.has_more }
+    return { accounts: data.user_followers, cursor: data.cursor, hasMore: data.has_more, outcome: 'miss' as const }
   }
   return { readPage, requests }
 }

@@ -126,3 +126,21 @@ t.test('Redis killed: hits are served, misses answered or refused within a secon
   t.equal((await followers(a, 'after')).headers['x-cache'], 'MISS')
   t.equal((await followers(b, 'after')).headers['x-cache'], 'HIT', 'a page loaded on A is a HIT on B again')
 })
+
+t.test('Redis slow (not answering, connections open): requests fall back after REDIS_COMMAND_TIMEOUT_MS instead of hanging; the calls made meanwhile reach the shared count once it answers', { skip: NEEDS_REDIS_SERVER }, async (t) => {
+  const redis = await ownRedis(t)
+  const { a, sandbox } = await twoReplicas(t, { ...NO_RATE_LIMIT, DAILY_REQUEST_BUDGET: '100', REDIS_OUTAGE_BUDGET_SHARE: '0.1', REDIS_COMMAND_TIMEOUT_MS: '200' }, redis.url)
+  await followers(a, 'hot')
+  redis.pause()
+  t.teardown(() => redis.resume())
+  t.equal(await within(3000, followers(a, 'hot')), 200, 'a hit')
+  t.equal(await within(3000, followers(a, 'cold')), 200, 'a miss, within the outage share')
+  t.equal(sandbox.stats.followerCalls, 2)
+  redis.resume()
+  // The reservation that timed out was still queued in Redis and ran when it woke: a timeout cannot
+  // tell, so the call may be counted twice (never less than once), which errs on the budget's side.
+  const used = (await a.app.inject('/v1/quota')).json().team.used as number
+  t.ok(used >= 2 && used <= 3, `the call made while Redis was slow is counted in Redis (${used} for 2 calls)`)
+  t.equal((await followers(a, 'after')).statusCode, 200)
+  t.match((await a.app.inject('/v1/quota')).json(), { team: { used: used + 1 } }, 'and counting goes on in Redis')
+})

@@ -73,6 +73,9 @@ export interface OwnRedis {
   kill(): Promise<void>
   /** Starts it again on the same port, empty. */
   start(): Promise<void>
+  /** Stops it answering (SIGSTOP) while its connections stay open: a slow Redis. */
+  pause(): void
+  resume(): void
 }
 
 /** A redis-server of this test's own on a free port (never the shared one: tests kill it or fill its memory). */
@@ -98,7 +101,7 @@ export async function ownRedis(t: Test, args: string[] = []): Promise<OwnRedis> 
   }
   await start()
   t.teardown(kill)
-  return { url: `redis://127.0.0.1:${port}`, kill, start }
+  return { url: `redis://127.0.0.1:${port}`, kill, start, pause: () => child?.kill('SIGSTOP'), resume: () => child?.kill('SIGCONT') }
 }
 
 /** The next `event` of a client; unlike events.once, the errors a reconnecting client emits do not reject it. */

@@ -103,7 +103,10 @@ export class Metrics {
       labelNames: ['state'],
       registers: this.#everyView,
       async collect() {
-        const counts = await sources.exportJobs()
+        // While Redis is down the shared counts are unknown: no series, rather than a failed scrape.
+        this.reset()
+        const counts = await sources.exportJobs().catch(() => undefined)
+        if (counts === undefined) return
         for (const state of EXPORT_STATES) this.set({ state }, counts[state])
       }
     })

@@ -1,6 +1,7 @@
 /**
  * Swagger UI in a real browser (Debian's Chromium, driven by playwright-core; never a browser
- * download): authorize with a consumer key, "Try it out" on the followers operation, execute.
+ * download): authorize with a consumer key, "Try it out" on the followers, following, profile and
+ * export operations, execute.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -27,12 +28,23 @@ async function openBrowser(t: Test) {
   return context.pages()[0] ?? (await context.newPage())
 }
 
-async function tryFollowers(page: Page, username: string) {
-  const clear = page.locator('.opblock-get button.btn-clear')
+/** The GET operation documented at exactly `path`. */
+const operation = (page: Page, path: string) => page.locator('.opblock-get').filter({ has: page.locator(`[data-path="${path}"]`) })
+
+async function open(page: Page, path: string) {
+  const block = operation(page, path)
+  await block.locator('.opblock-summary').click()
+  await block.locator('button.try-out__btn').click()
+  return block
+}
+
+async function execute(page: Page, path: string, params: Record<string, string>) {
+  const block = operation(page, path)
+  const clear = block.locator('button.btn-clear')
   if (await clear.isVisible()) await clear.click()
-  await page.locator('tr[data-param-name="username"] input').fill(username)
-  await page.locator('.opblock-get button.execute').click()
-  const response = page.locator('.live-responses-table .response').first()
+  for (const [name, value] of Object.entries(params)) await block.locator(`tr[data-param-name="${name}"] input`).fill(value)
+  await block.locator('button.execute').click()
+  const response = block.locator('.live-responses-table .response').first()
   await response.waitFor()
   return {
     status: (await response.locator('.response-col_status').innerText()).trim(),
@@ -41,7 +53,9 @@ async function tryFollowers(page: Page, username: string) {
   }
 }
 
-t.test('Swagger UI authorizes with a consumer key and executes the followers operation', async (t) => {
+// A browser on a shared 2-core machine: minutes, not the default 30 s.
+t.setTimeout(300_000)
+t.test('Swagger UI authorizes with a consumer key and executes the followers, following, profile and export operations', async (t) => {
   const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, LOG_LEVEL: 'warn' })
   const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const page = await openBrowser(t)
@@ -57,10 +71,9 @@ t.test('Swagger UI authorizes with a consumer key and executes the followers ope
   await bearer.locator('button.authorize').click()
   await page.locator('.dialog-ux button.close-modal').click()
 
-  await page.locator('.opblock-get .opblock-summary').filter({ hasText: '/v1/users/{username}/followers' }).click()
-  await page.locator('.opblock-get button.try-out__btn').click()
-
-  const ok = await tryFollowers(page, 'someone')
+  const FOLLOWERS = '/v1/users/{username}/followers'
+  await open(page, FOLLOWERS)
+  const ok = await execute(page, FOLLOWERS, { username: 'someone' })
   const okShot = join(SCREENSHOTS, 'swagger-ui-200.png')
   await page.screenshot({ path: okShot, fullPage: true })
   t.comment(`screenshot: ${okShot}`)
@@ -69,11 +82,35 @@ t.test('Swagger UI authorizes with a consumer key and executes the followers ope
   t.match(ok.body, /"display_name"/)
   t.match(ok.headers, /x-cache: MISS/i)
 
-  const bad = await tryFollowers(page, 'ghost_user')
+  const bad = await execute(page, FOLLOWERS, { username: 'ghost_user' })
   const badShot = join(SCREENSHOTS, 'swagger-ui-404.png')
   await page.screenshot({ path: badShot, fullPage: true })
   t.comment(`screenshot: ${badShot}`)
   t.equal(bad.status, '404')
   t.match(bad.body, /urn:tiktok-research-gateway:problem:user-not-found/)
   t.match(bad.headers, /content-type: application\/problem\+json/i)
+
+
+  const FOLLOWING = '/v1/users/{username}/following'
+  await open(page, FOLLOWING)
+  const following = await execute(page, FOLLOWING, { username: 'someone' })
+  t.equal(following.status, '200')
+  t.match(following.body, /"following"/)
+
+  const PROFILE = '/v1/users/{username}'
+  await open(page, PROFILE)
+  const profile = await execute(page, PROFILE, { username: 'many1000000' })
+  t.equal(profile.status, '200')
+  t.match(profile.body, /"follower_count": 1000000/)
+
+  const EXPORT = '/v1/users/{username}/followers/export'
+  await open(page, EXPORT)
+  const exported = await execute(page, EXPORT, { username: 'someone', limit: '3' })
+  const exportShot = join(SCREENSHOTS, 'swagger-ui-export.png')
+  await page.screenshot({ path: exportShot, fullPage: true })
+  t.comment(`screenshot: ${exportShot}`)
+  t.equal(exported.status, '200')
+  t.match(exported.headers, /content-type: application\/x-ndjson/i)
+  t.match(exported.body, /"reason":\s*"limit"/)
+  t.match(exported.body, /"resume_cursor":\s*\d+/)
 })

@@ -26,13 +26,14 @@ t.test('fuzzed paths and queries only ever get 200 or a 4xx problem, and invalid
       const before = sandbox.stats.followerCalls
       const search = new URLSearchParams(params).toString()
       const res = await app.inject(`/v1/users/${encodeURIComponent(name)}/followers${search ? `?${search}` : ''}`)
+      // A dot segment is removed from the path before routing, as any URL client does: `/v1/users/./followers`
+      // is the profile of a user named "followers", `/v1/users/../followers` no route; neither is a followers page.
+      if (name === '.' || name === '..') return res.statusCode < 500 && res.json().followers === undefined && sandbox.stats.followerCalls === before
       if (res.statusCode === 200) {
         const body = res.json()
         return validInput(name, params) && Array.isArray(body.followers) && body.username === name.toLowerCase()
       }
       const problem = res.headers['content-type'] === 'application/problem+json; charset=utf-8' && res.statusCode >= 400 && res.statusCode < 500
-      // A dot segment is removed from the path before routing, as any URL client does: no such route.
-      if (name === '.' || name === '..') return problem && res.statusCode === 404 && sandbox.stats.followerCalls === before
       if (!validInput(name, params)) return problem && res.statusCode === 400 && sandbox.stats.followerCalls === before
       return problem && [403, 404].includes(res.statusCode)
     }),

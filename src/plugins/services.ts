@@ -75,6 +75,8 @@ export default fp<ServicesOptions>(
     })
     app.decorate('exportJobs', exportJobs)
     app.addHook('onReady', () => exportJobs.start())
+    // A replica that started while Redis was down, or lost it for a while, re-checks its jobs once it is back.
+    for (const connection of stores.redis) connection.onRecover(() => void exportJobs.recheck())
     app.addHook('onResponse', (request, reply, done) => {
       metrics.requestDuration.observe(
         { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },

@@ -47,7 +47,8 @@ export class ExportJobs {
   readonly #running = new Map<string, Promise<void>>()
   #timer: NodeJS.Timeout | undefined
   #sweeping: Promise<void> | undefined
-  #sweepAgain = false
+  /** A sweep asked for while one ran: it runs next, as far as the furthest asked for. */
+  #nextUntil: number | undefined
   #closed = false
 
   constructor(options: ExportJobsOptions) {
@@ -86,27 +87,31 @@ export class ExportJobs {
     return this.#options.store.records(id)
   }
 
-  /**
-   * Takes every unfinished job whose lease is free, paused ones included (a budget raised in the
-   * config takes effect at once), and then sweeps every `sweepMs`.
-   */
+  /** Re-checks every job at once (see `recheck`), then sweeps every `sweepMs`. */
   async start(): Promise<void> {
-    await this.sweep(Number.POSITIVE_INFINITY)
+    await this.recheck()
     this.#timer = setInterval(() => void this.sweep(), this.#options.sweepMs).unref()
   }
 
+  /**
+   * Takes every unfinished job whose lease is free, paused ones included, so that a budget raised in
+   * the config takes effect at once; a job still out of budget pauses again until the same time.
+   */
+  recheck(): Promise<void> {
+    return this.sweep(Number.POSITIVE_INFINITY)
+  }
+
   /** Runs jobs due by `until` (now by default) while this replica has room; tests call it after moving the clock. */
-  async sweep(until?: number): Promise<void> {
+  async sweep(until = this.#options.now()): Promise<void> {
     if (this.#sweeping) {
-      this.#sweepAgain = true
+      this.#nextUntil = Math.max(this.#nextUntil ?? until, until)
       return this.#sweeping
     }
     this.#sweeping = this.#sweep(until).finally(() => {
       this.#sweeping = undefined
-      if (this.#sweepAgain) {
-        this.#sweepAgain = false
-        void this.sweep()
-      }
+      const next = this.#nextUntil
+      this.#nextUntil = undefined
+      if (next !== undefined && !this.#closed) void this.sweep(next)
     })
     return this.#sweeping
   }
@@ -123,7 +128,7 @@ export class ExportJobs {
     await this.idle()
   }
 
-  async #sweep(until = this.#options.now()): Promise<void> {
+  async #sweep(until: number): Promise<void> {
     const { store, concurrency, log } = this.#options
     try {
       for (const id of await store.due(until)) {

@@ -210,8 +210,8 @@ export class RedisPageStore implements PageStore {
   }
 
   async #markFailed(keys: PageKeys, error: unknown): Promise<void> {
-    // A consumer's own budget is no reason to refuse another consumer the page.
-    if (!isGatewayError(error) || error.code === 'GW_CONSUMER_BUDGET_EXHAUSTED') return
+    // A consumer's own budget, or the export jobs', is no reason to refuse another consumer the page.
+    if (!isGatewayError(error) || error.code === 'GW_CONSUMER_BUDGET_EXHAUSTED' || error.code === 'GW_EXPORT_BUDGET_EXHAUSTED') return
     const { code, message, upstreamCode, logId, retryAfterSeconds } = error
     await this.#redis.set(keys.error, JSON.stringify({ code, message, upstreamCode, logId, retryAfterSeconds }), 'PX', this.#options.errorTtlMs)
   }

@@ -16,6 +16,8 @@ declare module 'fastify' {
   }
 }
 
+const PRESSURE_SAMPLE_MS = 1000
+
 /**
  * Protects the gateway and its consumers from each other: a per-consumer request rate limit
  * (routes opt in with `preHandler: app.limitConsumerRate`), and load shedding when the event loop lags (routes opt
@@ -39,11 +41,19 @@ export default fp<{ config: Config }>(
     // The plugin gives each route that opts in through `config.rateLimit` a store of its own, which
     // would multiply the limit by the routes; `app.rateLimit()` without options counts in its one store.
     app.decorate('limitConsumerRate', app.rateLimit())
+    // Compiling every route's schemas at start-up blocks the loop once; the sample that measured it
+    // would shed the first requests for a whole interval, so shedding starts after the next sample.
+    let started = false
+    app.addHook('onReady', (done) => {
+      setTimeout(() => (started = true), PRESSURE_SAMPLE_MS * 1.5).unref()
+      done()
+    })
     await app.register(underPressure, {
       maxEventLoopDelay: config.maxEventLoopDelayMs,
+      sampleInterval: PRESSURE_SAMPLE_MS,
       retryAfter: 10,
       pressureHandler: (request, _reply, type, value) => {
-        if (request.routeOptions.config.loadShedding === false) return
+        if (!started || request.routeOptions.config.loadShedding === false) return
         throw failure('GW_OVERLOADED', `The gateway is shedding load (${type}: ${value}); retry in 10 s`, { retryAfterSeconds: 10 })
       }
     })

@@ -19,7 +19,7 @@ const jobResponse = (description: string) => ({ description, headers: HEADERS, c
 const jobProblems = (instance: string) => problemResponses([...COMMON_PROBLEMS, 'GW_EXPORT_NOT_FOUND'], { instance, rateLimited: true })
 
 const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const common = { onRequest: app.authenticate, config: { rateLimit: {} } }
+  const common = { onRequest: app.authenticate, preHandler: app.limitConsumerRate }
 
   app.post(
     '/v1/exports',

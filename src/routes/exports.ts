@@ -17,7 +17,9 @@ const exportRoutes: FastifyPluginAsyncTypebox = async (app) => {
       `/v1/users/:username/${relation}/export`,
       {
         onRequest: app.authenticate,
-        config: { rateLimit: {} },
+        preHandler: app.limitConsumerRate,
+        // A HEAD would stream, and pay for, the whole list only to send no body.
+        exposeHeadRoute: false,
         schema: {
           operationId: relation === 'followers' ? 'exportFollowers' : 'exportFollowing',
           tags: ['exports'],

@@ -13,7 +13,7 @@ const followingRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/users/:username/following',
     {
       onRequest: app.authenticate,
-      config: { rateLimit: {} },
+      preHandler: app.limitConsumerRate,
       schema: {
         operationId: 'getFollowing',
         tags: ['following'],

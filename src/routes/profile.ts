@@ -13,7 +13,7 @@ const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/v1/users/:username',
     {
       onRequest: app.authenticate,
-      config: { rateLimit: {} },
+      preHandler: app.limitConsumerRate,
       schema: {
         operationId: 'getUserProfile',
         tags: ['profile'],

@@ -216,3 +216,14 @@ t.test('/metrics counts jobs by state, records exported and the quota jobs spent
   t.match(metrics, /gateway_quota_used\{scope="exports",consumer=""\} 2/)
   t.match(metrics, /gateway_quota_remaining\{scope="exports",consumer=""\} 0/)
 })
+
+t.test('a job id that is not one the gateway makes is a 400 problem, never a storage key', async (t) => {
+  const { app, start } = await gateway(t)
+  const { id } = (await start({ username: THREE_PAGES, relation: 'followers' })).json()
+  for (const url of [`/v1/exports/${id}:records`, `/v1/exports/${id}:records/records`, '/v1/exports/..%2F..', `/v1/exports/${id.toUpperCase()}`]) {
+    const res = await app.inject({ url, headers: ALICE })
+    t.equal(res.statusCode, 400, url)
+    t.equal(res.headers['content-type'], PROBLEM_JSON)
+  }
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/exports/${id}:records`, headers: ALICE })).statusCode, 400)
+})

@@ -256,3 +256,12 @@ t.test('a slow reader holds the export back: pages read from TikTok stay within 
   if (!stream.destroyed) await once(stream, 'close')
   t.ok(sandbox.stats.followerCalls < 1000, 'far from the whole list')
 })
+
+t.test('HEAD on an export spends nothing: there is no HEAD route to stream the list for a body that is never sent', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t)
+  for (const relation of ['followers', 'following']) {
+    const res = await app.inject({ method: 'HEAD', url: `/v1/users/many5000/${relation}/export` })
+    t.equal(res.statusCode, 404, relation)
+  }
+  t.equal(sandbox.stats.followerCalls + sandbox.stats.followingCalls, 0)
+})

@@ -127,3 +127,19 @@ t.test('a consumer has one rate limit across every route: N requests split over 
   t.same(statuses, [200, 200, 200, 200, 429, 429])
   t.equal((await app.inject({ url: '/v1/quota', headers: BOB })).statusCode, 200, 'bob has his own bucket')
 })
+
+t.test('every consumer route shares the one bucket: once it is spent, each route answers 429', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' })
+  for (let i = 0; i < 2; i++) t.equal((await app.inject({ url: '/v1/quota', headers: ALICE })).statusCode, 200)
+  const routes = [
+    { url: '/v1/users/a/followers' },
+    { url: '/v1/users/a/following' },
+    { url: '/v1/users/a' },
+    { url: '/v1/users/a/followers/export' },
+    { url: '/v1/users/a/following/export' },
+    { url: '/v1/exports' },
+    { url: '/v1/exports', method: 'POST' as const, payload: { username: 'a', relation: 'followers' } },
+    { url: '/v1/exports/c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11' }
+  ]
+  for (const route of routes) t.equal((await app.inject({ ...route, headers: ALICE })).statusCode, 429, `${route.method ?? 'GET'} ${route.url}`)
+})

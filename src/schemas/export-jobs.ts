@@ -27,8 +27,8 @@ export const ExportRequest = named(
 export type ExportRequest = Static<typeof ExportRequest>
 
 export const ExportJobParams = Type.Object({
-  // Only the ids the gateway makes: the id is part of a storage key, so nothing else may reach it.
-  id: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', description: 'The job id from `POST /v1/exports`.' })
+  // The id is part of a storage key: no `:` or anything else that could name another key reaches it.
+  id: Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$', description: 'The job id from `POST /v1/exports`.' })
 })
 
 export const ExportJob = named(

@@ -1,38 +1,38 @@
 /**
- * Benchmarks of the gateway against baselines measured in the same run, on loopback only.
- * Variants alternate (A B A B …) so that drift of the machine hits each alike; each figure is the
- * median over rounds.
+ * Benchmarks of the gateway against baselines measured in the same run, on loopback only. Every
+ * server runs in a process of its own and the load generator in another (bench/stack.ts).
+ * Variants alternate (A B C A B C …) so that drift of the machine hits each alike; each figure is
+ * the median over rounds.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import Fastify from 'fastify'
-import pino from 'pino'
 import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
-import { buildApp } from '../src/app.js'
-import { loadConfig, SANDBOX_CREDENTIALS } from '../src/config.js'
-import { startSandbox, type Faults } from '../src/sandbox/sandbox.js'
+import { SANDBOX_CREDENTIALS } from '../src/config.js'
+import { startSandbox } from '../src/sandbox/sandbox.js'
 import { exportBench } from './export.js'
 import type { LoadResult, LoadSpec } from './load.js'
+import { AUTH, startGateway, startServer, startStack, type ServerProcess } from './stack.js'
 
 export interface BenchOptions {
   quick: boolean
+  /** Override the rounds of each alternating scenario, and the seconds of load in each. */
+  rounds?: number
+  seconds?: number
+  /** Another checkout of the project: its gateway joins the cache-hit scenario as "gateway hit (before)". */
+  against?: string
 }
 
 const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url))
-const CONSUMER_KEY = 'bench-consumer-key-0123456789'
-export const AUTH = { authorization: `Bearer ${CONSUMER_KEY}` }
 const HIT_PATH = '/v1/users/benchmark/followers?max_count=100'
 
-function settings({ quick }: BenchOptions) {
+function settings({ quick, rounds, seconds }: BenchOptions) {
   return quick
-    ? { rounds: 2, seconds: 1, coalesced: 1000, memoryBudget: 4 * 1024 * 1024, l2Pages: 200, exportUser: 'many2000' }
-    : { rounds: 3, seconds: 10, coalesced: 1000, memoryBudget: 32 * 1024 * 1024, l2Pages: 2000, exportUser: 'many1000000' }
+    ? { rounds: rounds ?? 2, seconds: seconds ?? 1, coalesced: 1000, memoryBudget: 4 * 1024 * 1024, l2Pages: 200, exportUser: 'many2000' }
+    : { rounds: rounds ?? 5, seconds: seconds ?? 6, coalesced: 1000, memoryBudget: 32 * 1024 * 1024, l2Pages: 2000, exportUser: 'many1000000' }
 }
 
 /** Runs autocannon in a child process. */
@@ -57,15 +57,28 @@ export interface VariantFigures {
   requestsPerSecond: number
   p50: number
   p99: number
+  /** Server CPU (user + system) per response, in microseconds; undefined for a server in this process. */
+  cpuPerRequestUs?: number
   /** Responses that were errors or not 2xx, over every round: must be 0. */
   failures: number
 }
 
-/** Measures each named spec `rounds` times, alternating, and keeps the median of each figure. */
-async function alternate(rounds: number, variants: Record<string, (round: number) => LoadSpec>): Promise<Record<string, VariantFigures>> {
-  const runs = new Map<string, LoadResult[]>(Object.keys(variants).map((name) => [name, []]))
+interface Variant {
+  spec: (round: number) => LoadSpec
+  /** The process answering, when its CPU is to be measured. */
+  server?: ServerProcess
+}
+
+/** Measures each variant `rounds` times, alternating, and keeps the median of each figure. */
+async function alternate(rounds: number, variants: Record<string, Variant>): Promise<Record<string, VariantFigures>> {
+  const runs = new Map<string, Array<LoadResult & { cpuUs?: number }>>(Object.keys(variants).map((name) => [name, []]))
   for (let round = 0; round < rounds; round++) {
-    for (const [name, spec] of Object.entries(variants)) runs.get(name)?.push(await load(spec(round)))
+    for (const [name, { spec, server }] of Object.entries(variants)) {
+      const before = await server?.cpu()
+      const result = await load(spec(round))
+      const after = await server?.cpu()
+      runs.get(name)?.push({ ...result, cpuUs: before === undefined || after === undefined ? undefined : (after - before) / result.responses })
+    }
   }
   return Object.fromEntries(
     [...runs].map(([name, results]) => [
@@ -74,75 +87,32 @@ async function alternate(rounds: number, variants: Record<string, (round: number
         requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
         p50: median(results.map((r) => r.p50)),
         p99: median(results.map((r) => r.p99)),
+        cpuPerRequestUs: results.some((r) => r.cpuUs === undefined) ? undefined : median(results.map((r) => r.cpuUs ?? NaN)),
         failures: results.reduce((sum, r) => sum + r.errors + r.non2xx, 0)
       }
     ])
   )
 }
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-/** Budgets and rate limits high enough, and no load shedding, so that the load measures the gateway, not its guards. */
-const UNLIMITED = {
-  RATE_LIMIT_PER_MINUTE: '1000000000',
-  DAILY_REQUEST_BUDGET: '1000000000',
-  CONSUMER_DAILY_BUDGET: '1000000000',
-  MAX_EVENT_LOOP_DELAY_MS: '0'
-}
-
-/** A gateway in front of `upstreamUrl`, logging at info as deployed (to /dev/null). */
-export async function startGateway(upstreamUrl: string, env: NodeJS.ProcessEnv = {}) {
-  const config = loadConfig({ TIKTOK_API_BASE_URL: upstreamUrl, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...UNLIMITED, ...env })
-  const gateway = await buildApp({ config, logStream: pino.destination({ dest: '/dev/null', sync: false }) })
-  return { gateway, url: await gateway.listen({ host: '127.0.0.1', port: 0 }) }
-}
-
-/** The sandbox and a gateway in front of it. */
-export async function startStack(env: NodeJS.ProcessEnv = {}, faults: Faults = {}) {
-  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults })
-  const { gateway, url } = await startGateway(sandbox.url, env)
-  return {
-    sandbox,
-    url,
-    gateway,
-    async close() {
-      await gateway.close()
-      await sandbox.close()
-    }
-  }
-}
-
-async function cacheHit(opts: BenchOptions) {
+export async function cacheHit(opts: BenchOptions) {
   const { rounds, seconds } = settings(opts)
   const stack = await startStack()
-  const quiet = await startStack({ LOG_LEVEL: 'warn' })
-  const page = await fetch(stack.url + HIT_PATH, { headers: AUTH })
-  const bytes = Buffer.from(await page.arrayBuffer())
-  await fetch(quiet.url + HIT_PATH, { headers: AUTH })
-
-  const bare = Fastify({ logger: false })
-  bare.get('/page', (_request, reply) => reply.type('application/json; charset=utf-8').send(bytes))
-  const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 })
-  const plain = createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes.length })
-    response.end(bytes)
-  })
-  const plainUrl = await listen(plain)
-
+  const body = Buffer.from(await (await fetch(stack.url + HIT_PATH, { headers: AUTH })).arrayBuffer())
+  const bare = await startServer('bare', { body })
+  const bareLogged = await startServer('bare-logged', { body })
+  const before = opts.against === undefined ? undefined : await startStack({}, {}, opts.against)
+  if (before) await fetch(before.url + HIT_PATH, { headers: AUTH })
   const spec = (url: string, headers?: Record<string, string>) => () => ({ url, connections: 50, durationSeconds: seconds, headers })
   try {
     const figures = await alternate(rounds, {
-      gateway: spec(stack.url + HIT_PATH, AUTH),
-      'gateway, LOG_LEVEL=warn': spec(quiet.url + HIT_PATH, AUTH),
-      'bare Fastify': spec(bareUrl + '/page'),
-      'node:http': spec(plainUrl + '/page')
+      'gateway hit': { spec: spec(stack.url + HIT_PATH, AUTH), server: stack.gateway },
+      ...(before && { 'gateway hit (before)': { spec: spec(before.url + HIT_PATH, AUTH), server: before.gateway } }),
+      'bare Fastify': { spec: spec(bare.url + '/page'), server: bare },
+      'bare Fastify + access line': { spec: spec(bareLogged.url + '/page'), server: bareLogged }
     })
-    return { pageBytes: bytes.length, upstreamCalls: stack.sandbox.stats.followerCalls, figures }
+    return { pageBytes: body.length, upstreamCalls: stack.sandbox.stats.followerCalls, figures }
   } finally {
-    await Promise.all([stack.close(), quiet.close(), bare.close(), new Promise((resolve) => plain.close(resolve))])
+    await Promise.all([stack.close(), bare.close(), bareLogged.close(), before?.close()])
   }
 }
 
@@ -159,14 +129,19 @@ async function coldMiss(opts: BenchOptions) {
   ).json()) as { access_token: string }
   try {
     const figures = await alternate(rounds, {
-      gateway: (round) => ({ url: stack.url, connections: 1, durationSeconds: seconds, headers: AUTH, distinct: { kind: 'gateway', prefix: `g${round}_` } }),
-      'sandbox direct': (round) => ({
-        url: stack.sandbox.url,
-        connections: 1,
-        durationSeconds: seconds,
-        headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
-        distinct: { kind: 'upstream', prefix: `d${round}_` }
-      })
+      gateway: {
+        spec: (round) => ({ url: stack.url, connections: 1, durationSeconds: seconds, headers: AUTH, distinct: { kind: 'gateway', prefix: `g${round}_` } }),
+        server: stack.gateway
+      },
+      'sandbox direct': {
+        spec: (round) => ({
+          url: stack.sandbox.url,
+          connections: 1,
+          durationSeconds: seconds,
+          headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json' },
+          distinct: { kind: 'upstream', prefix: `d${round}_` }
+        })
+      }
     })
     return { figures }
   } finally {
@@ -245,8 +220,8 @@ async function replicas(opts: BenchOptions) {
   try {
     await get(memory.url + HIT_PATH, agent)
     await get(a.url + HIT_PATH, agent)
-    const spec = (url: string) => () => ({ url: url + HIT_PATH, connections: 50, durationSeconds: seconds, headers: AUTH })
-    const l1 = await alternate(rounds, { 'one replica, in memory': spec(memory.url), 'replica A on Redis': spec(a.url) })
+    const spec = (server: ServerProcess) => ({ spec: () => ({ url: server.url + HIT_PATH, connections: 50, durationSeconds: seconds, headers: AUTH }), server })
+    const l1 = await alternate(rounds, { 'one replica, in memory': spec(memory), 'replica A on Redis': spec(a) })
 
     // Sequential pairs on one connection: B's first answer for a page comes from Redis, its second from memory.
     const page = (i: number) => `/v1/users/l2_${i}/followers?max_count=100`
@@ -276,40 +251,38 @@ async function replicas(opts: BenchOptions) {
     }
   } finally {
     await agent.close()
-    await Promise.all([memory.gateway.close(), a.gateway.close(), b.gateway.close()])
+    await Promise.all([memory.close(), a.close(), b.close()])
     await sandbox.close()
     await deleteKeys(prefix)
   }
 }
 
-const collectGarbage = () => (globalThis as { gc?: () => void }).gc?.()
-
-async function memory(opts: BenchOptions) {
+/** Fills a gateway's cache to 1.5x its budget with pages of `maxCount` followers; measures the gateway process after a full GC. */
+export async function memory(opts: BenchOptions, maxCount: number) {
   const { memoryBudget } = settings(opts)
   const stack = await startStack({ CACHE_MAX_BYTES: String(memoryBudget) })
+  const page = (user: string) => `${stack.url}/v1/users/${user}/followers?max_count=${maxCount}`
   try {
-    const pageBytes = Buffer.byteLength(await (await fetch(`${stack.url}/v1/users/m_probe/followers?max_count=100`, { headers: AUTH })).text())
-    collectGarbage()
-    const before = process.memoryUsage()
+    const pageBytes = Buffer.byteLength(await (await fetch(page('m_probe'), { headers: AUTH })).text())
+    const before = await stack.gateway.memory()
     const pages = Math.ceil((1.5 * memoryBudget) / pageBytes)
     let next = 0
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (next < pages) {
-          const response = await request(`${stack.url}/v1/users/m${next++}/followers?max_count=100`, { headers: AUTH })
+          const response = await request(page(`m${next++}`), { headers: AUTH })
           await response.body.dump()
         }
       })
     )
-    collectGarbage()
-    const after = process.memoryUsage()
+    const after = await stack.gateway.memory()
     return {
+      maxCount,
       budgetBytes: memoryBudget,
       pageBytes,
       pagesRequested: pages,
       rssGrowthBytes: after.rss - before.rss,
-      heapAndBuffersGrowthBytes: after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers,
-      afterGc: typeof (globalThis as { gc?: unknown }).gc === 'function'
+      heapAndBuffersGrowthBytes: after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers
     }
   } finally {
     await stack.close()
@@ -323,8 +296,7 @@ export async function runBench(opts: BenchOptions) {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     quick: opts.quick,
-    // First, while the process's RSS is not yet inflated by the load scenarios.
-    memory: await memory(opts),
+    memory: [await memory(opts, 10), await memory(opts, 100)],
     cacheHit: await cacheHit(opts),
     coldMiss: await coldMiss(opts),
     coalescing: await coalescing(opts),

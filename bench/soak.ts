@@ -3,7 +3,8 @@
  * expiries and stale pages mix) against a sandbox that injects faults; prints failed
  * responses, latency and RSS growth.
  */
-import { AUTH, load, startStack } from './bench.js'
+import { load } from './bench.js'
+import { AUTH, startStack } from './stack.js'
 
 const secondsArg = process.argv.indexOf('--seconds')
 const seconds = secondsArg === -1 ? 180 : Number(process.argv[secondsArg + 1])
@@ -11,12 +12,12 @@ const faults = { latencyMs: 5, errorRate: 0.05, edgeTimeoutRate: 0.02, resetRate
 
 const stack = await startStack({ CACHE_TTL_LATEST_SECONDS: '5', UPSTREAM_TIMEOUT_MS: '2000' }, faults)
 const rss: number[] = []
-const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1000)
+const sampler = setInterval(() => void stack.gateway.memory().then(({ rss: sample }) => rss.push(sample)), 1000)
 const result = await load({ url: stack.url, connections: 20, durationSeconds: seconds, headers: AUTH, distinct: { kind: 'gateway', prefix: 'soak', pool: 2000 } })
 clearInterval(sampler)
-const metrics = await stack.gateway.inject('/metrics')
+const metrics = await (await fetch(`${stack.url}/metrics`)).text()
 const counter = (name: string) =>
-  [...metrics.body.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\d+)`, 'gm'))].map(([, labels, value]) => `${labels} ${value}`).join(', ')
+  [...metrics.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\d+)`, 'gm'))].map(([, labels, value]) => `${labels} ${value}`).join(', ')
 await stack.close()
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)

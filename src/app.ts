@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
+import { loggingOptions } from './access-log.js'
 import type { Config } from './config.js'
 import consumerAuth from './plugins/consumer-auth.js'
 import services from './plugins/services.js'
@@ -29,52 +30,12 @@ export interface AppOptions {
   now?: () => number
 }
 
-/** Paths whose values must never reach a log line, whatever logs them. */
-const REDACT = ['headers.authorization', 'headers["x-api-key"]', 'req.headers.authorization', 'req.headers["x-api-key"]', 'client_secret', 'access_token']
-
 /** A caller's X-Request-Id that is kept: at most 128 characters of a safe alphabet. */
 const CALLER_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/**
- * One access line per request, with the consumer's name, instead of Fastify's two lines:
- * on a cache hit, logging is the largest cost the gateway adds (see bench/RESULTS.md).
- */
-class AccessLog extends LogController {
-  override incomingRequest(): void {}
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const line = {
-      method: request.method,
-      url: loggedUrl(request),
-      status: reply.statusCode,
-      ms: reply.elapsedTime,
-      consumer: request.consumer || undefined
-    }
-    if (error) request.log.error({ ...line, err: error }, 'request errored')
-    else request.log.info(line, 'request')
-  }
-}
-
-/**
- * The path and the route's own query parameters: a consumer key pasted into a query string
- * (`?api_key=`) or anything else a route does not take stays out of the logs.
- */
-function loggedUrl(request: FastifyRequest): string {
-  const start = request.url.indexOf('?')
-  if (start === -1) return request.url
-  const path = request.url.slice(0, start)
-  const schema = request.routeOptions.schema?.querystring
-  const properties = typeof schema === 'object' && schema !== null && 'properties' in schema ? schema.properties : undefined
-  const known = new URLSearchParams()
-  for (const [name, value] of new URLSearchParams(request.url.slice(start + 1))) {
-    if (typeof properties === 'object' && properties !== null && Object.hasOwn(properties, name)) known.append(name, value)
-  }
-  return known.size === 0 ? path : `${path}?${known.toString()}`
-}
-
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, ...(logStream && { stream: logStream }) },
+    ...loggingOptions(config.logLevel, logStream),
     // Request ids must be unique across replicas; a caller's X-Request-Id is kept for tracing when it
     // is a sane token, since it is echoed in every response and log line of the request.
     requestIdHeader: false,
@@ -82,7 +43,6 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
       const id = request.headers['x-request-id']
       return typeof id === 'string' && CALLER_REQUEST_ID.test(id) ? id : randomUUID()
     },
-    logController: new AccessLog(),
     frameworkErrors,
     // An unknown query parameter is a typo to report, not something to drop silently.
     ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } }

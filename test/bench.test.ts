@@ -11,7 +11,8 @@ t.test('the quick benchmark runs every scenario; 1000 concurrent identical cold 
     t.equal(figures.failures, 0, `${scenario}: every response was a 2xx`)
     t.ok(figures.requestsPerSecond > 0, `${scenario}: measured`)
   }
-  t.ok(results.memory.pagesRequested > 0)
+  for (const figures of Object.values(results.cacheHit.figures)) t.ok((figures.cpuPerRequestUs ?? 0) > 0, 'server CPU measured')
+  for (const memory of results.memory) t.ok(memory.pagesRequested > 0, `memory at max_count=${memory.maxCount}`)
   if ('skipped' in results.replicas) {
     t.comment(`two replicas on Redis: ${results.replicas.skipped}`)
   } else {

@@ -1,0 +1,97 @@
+/**
+ * What a benchmark starts: servers in processes of their own (bench/server.ts), the sandbox in
+ * this process, the load generator in another (bench/load.ts). The orchestrator only waits while
+ * load runs, so each of the three busy parties has its own event loop.
+ */
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SANDBOX_CREDENTIALS } from '../src/config.js'
+import { startSandbox, type Faults } from '../src/sandbox/sandbox.js'
+
+const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url))
+
+export type ServerVariant = 'gateway' | 'bare' | 'bare-logged'
+export type ServerRequest = 'cpu' | 'memory' | 'close'
+
+export const CONSUMER_KEY = 'bench-consumer-key-0123456789'
+export const AUTH = { authorization: `Bearer ${CONSUMER_KEY}` }
+
+/** Budgets and rate limits high enough, and no load shedding, so that the load measures the gateway, not its guards. */
+const UNLIMITED = {
+  RATE_LIMIT_PER_MINUTE: '1000000000',
+  DAILY_REQUEST_BUDGET: '1000000000',
+  CONSUMER_DAILY_BUDGET: '1000000000',
+  MAX_EVENT_LOOP_DELAY_MS: '0'
+}
+
+export interface ServerProcess {
+  url: string
+  /** CPU microseconds (user + system) the server process has used so far. */
+  cpu(): Promise<number>
+  /** process.memoryUsage() of the server after a full GC. */
+  memory(): Promise<NodeJS.MemoryUsage>
+  close(): Promise<void>
+}
+
+/** `checkout`: another clone of the project whose bench/server.ts to run (a before/after comparison in one run). */
+export async function startServer(
+  variant: ServerVariant,
+  options: { env?: NodeJS.ProcessEnv; body?: Buffer; checkout?: string } = {}
+): Promise<ServerProcess> {
+  const script = options.checkout === undefined ? SERVER : join(options.checkout, 'bench', 'server.ts')
+  const child = fork(script, [variant, JSON.stringify({ env: options.env, body: options.body?.toString('base64') })], {
+    execArgv: ['--import=tsx', '--expose-gc', ...(process.env.BENCH_SERVER_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROF_DIR}`] : [])],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+  })
+  const exited = once(child, 'exit')
+  const reply = <K extends string>(key: K) =>
+    new Promise<Record<K, unknown>>((resolve, reject) => {
+      const onMessage = (message: Record<string, unknown>) => {
+        if (!(key in message)) return
+        child.off('message', onMessage)
+        resolve(message)
+      }
+      child.on('message', onMessage)
+      void exited.then(() => reject(new Error(`bench server ${variant} exited`)))
+    })
+  const ask = <K extends ServerRequest>(request: K) => {
+    const answer = reply(request)
+    child.send(request)
+    return answer
+  }
+  const { url } = await reply('url')
+  return {
+    url: url as string,
+    cpu: async () => {
+      const { user, system } = (await ask('cpu')).cpu as NodeJS.CpuUsage
+      return user + system
+    },
+    memory: async () => (await ask('memory')).memory as NodeJS.MemoryUsage,
+    close: async () => {
+      child.send('close')
+      await exited
+    }
+  }
+}
+
+/** A gateway process in front of `upstreamUrl`, logging at info as deployed. */
+export function startGateway(upstreamUrl: string, env: NodeJS.ProcessEnv = {}, checkout?: string): Promise<ServerProcess> {
+  return startServer('gateway', { env: { TIKTOK_API_BASE_URL: upstreamUrl, GATEWAY_API_KEYS: `bench:${CONSUMER_KEY}`, ...UNLIMITED, ...env }, checkout })
+}
+
+/** The sandbox and a gateway process in front of it. */
+export async function startStack(env: NodeJS.ProcessEnv = {}, faults: Faults = {}, checkout?: string) {
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults })
+  const gateway = await startGateway(sandbox.url, env, checkout)
+  return {
+    sandbox,
+    url: gateway.url,
+    gateway,
+    async close() {
+      await gateway.close()
+      await sandbox.close()
+    }
+  }
+}

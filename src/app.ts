@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { DestinationStream } from 'pino'
+import pino, { type DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import { loggingOptions } from './access-log.js'
 import type { Config } from './config.js'
+import { LogBatcher } from './log-batcher.js'
 import consumerAuth from './plugins/consumer-auth.js'
 import services from './plugins/services.js'
 import guards from './plugins/guards.js'
@@ -22,7 +23,7 @@ import { COMPONENTS } from './schemas/components.js'
 
 export interface AppOptions {
   config: Config
-  /** Where log lines go (stdout by default); tests capture them. */
+  /** Where log lines go, in batches (stdout by default); tests capture them. */
   logStream?: DestinationStream
   /** The upstream dispatcher; tests pass an undici MockAgent. */
   dispatcher?: Dispatcher
@@ -34,8 +35,9 @@ export interface AppOptions {
 const CALLER_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
+  const logs = new LogBatcher(logStream ?? pino.destination({ dest: 1, sync: false }), config.logFlushMs)
   const app = Fastify({
-    ...loggingOptions(config.logLevel, logStream),
+    ...loggingOptions(config.logLevel, logs),
     // Request ids must be unique across replicas; a caller's X-Request-Id is kept for tracing when it
     // is a sane token, since it is echoed in every response and log line of the request.
     requestIdHeader: false,
@@ -48,6 +50,11 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // Registered first, so it runs after every plugin's own onClose (and its last lines).
+  app.addHook('onClose', (_app, done) => {
+    logs.close()
+    done()
+  })
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()

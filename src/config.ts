@@ -8,6 +8,7 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   LOG_LEVEL: LogLevel,
+  LOG_FLUSH_MS: Type.Integer({ minimum: 0, maximum: 10000, default: 50 }),
   TIKTOK_CLIENT_KEY: Type.Optional(Type.String()),
   TIKTOK_CLIENT_SECRET: Type.Optional(Type.String()),
   TIKTOK_API_BASE_URL: Type.String({ default: 'https://open.tiktokapis.com' }),
@@ -79,6 +80,8 @@ export interface Config {
   host: string
   port: number
   logLevel: LogLevel
+  /** How long log lines may wait in memory to be written as one batch; 0 writes each at once. */
+  logFlushMs: number
   /** No TikTok credentials outside production: answer from the built-in sandbox. */
   sandbox: boolean
   upstream: UpstreamConfig
@@ -167,6 +170,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    logFlushMs: env.LOG_FLUSH_MS,
     sandbox,
     upstream: {
       baseUrl: parseBaseUrl(env.TIKTOK_API_BASE_URL),

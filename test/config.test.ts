@@ -11,6 +11,7 @@ t.test('no credentials outside production runs the sandbox with anonymous access
     host: '127.0.0.1',
     port: 3000,
     logLevel: 'info',
+    logFlushMs: 50,
     upstream: { baseUrl: 'https://open.tiktokapis.com' },
     cache: { maxBytes: 64 * 1024 * 1024, ttlLatestSeconds: 300, ttlHistorySeconds: 86400 }
   })

@@ -13,7 +13,8 @@ export interface TestGateway {
 }
 
 /**
- * Builds the gateway with `env` and captures its logs at trace level. Load shedding is off unless a
+ * Builds the gateway with `env` and captures its logs at trace level, each line as it is logged
+ * (LOG_FLUSH_MS=0). Load shedding is off unless a
  * test turns it on: compiling the routes' schemas blocks the loop past under-pressure's first sample,
  * which then reads as an overload for a second, whatever a test does.
  */
@@ -29,7 +30,11 @@ export async function buildGateway(
       done()
     }
   })
-  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: 'trace', UPSTREAM_RETRIES: '2', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }), logStream, ...options })
+  const app = await buildApp({
+    config: loadConfig({ LOG_LEVEL: 'trace', LOG_FLUSH_MS: '0', UPSTREAM_RETRIES: '2', MAX_EVENT_LOOP_DELAY_MS: '0', ...env }),
+    logStream,
+    ...options
+  })
   t.teardown(() => app.close())
   return { app, logs }
 }

@@ -1,0 +1,41 @@
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { buildGateway } from './helpers/gateway.js'
+
+const accessLines = (logs: string[]) =>
+  logs
+    .join('')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line))
+    .filter((entry) => entry.msg === 'request')
+
+t.test('log lines wait for their batch, and lines logged just before close are on the stream after it', async (t) => {
+  const { app, logs } = await buildGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true', LOG_FLUSH_MS: '10000' })
+  for (let i = 0; i < 3; i++) t.equal((await app.inject('/healthz')).statusCode, 200)
+  t.same(accessLines(logs), [], 'nothing written before the batch is due')
+  await app.close()
+  t.same(
+    accessLines(logs).map(({ method, url, status }) => ({ method, url, status })),
+    Array(3).fill({ method: 'GET', url: '/healthz', status: 200 }),
+    'every line written, whole, by close'
+  )
+  t.equal(logs.length, 1, 'in one write')
+})
+
+t.test('a batch is written when its timer fires, without a close', async (t) => {
+  let written: (chunk: string) => void
+  const firstWrite = new Promise<string>((resolve) => (written = resolve))
+  const logStream = new Writable({
+    write(chunk, _encoding, done) {
+      written(String(chunk))
+      done()
+    }
+  })
+  const app = await buildApp({ config: loadConfig({ GATEWAY_ALLOW_ANONYMOUS: 'true', LOG_FLUSH_MS: '1' }), logStream })
+  t.teardown(() => app.close())
+  await app.inject('/healthz')
+  t.match(accessLines([await firstWrite]), [{ url: '/healthz', status: 200 }])
+})

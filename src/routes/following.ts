@@ -6,7 +6,7 @@ import { DEFAULT_MAX_COUNT } from '../schemas/query.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ref } from '../schemas/named.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
-import { sendPage } from './page-reply.js'
+import { replyWithPage } from './page-reply.js'
 
 const followingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -46,13 +46,10 @@ const followingRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
     },
-    async (request, reply) => {
+    (request, reply) => {
       const username = request.params.username.toLowerCase()
       const { max_count: maxCount = DEFAULT_MAX_COUNT, cursor } = request.query
-      const result = await app.pages.following({ username, maxCount, cursor }, { consumer: request.consumer, log: request.log })
-      const { nextCursor } = result.page
-      const next = nextCursor === undefined ? undefined : `/v1/users/${username}/following?max_count=${maxCount}&cursor=${nextCursor}`
-      return sendPage(app, request, reply, result, next)
+      return replyWithPage(app, request, reply, app.pages.following({ username, maxCount, cursor }, request), `/v1/users/${username}/following?max_count=${maxCount}&cursor=`)
     }
   )
 }

@@ -7,7 +7,7 @@ const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS', stale: 'STALE' } 
  * Answers with a cached page as every page route does: ETag and If-None-Match, Cache-Control for
  * the time it stays fresh, X-Cache and Age, and `Link: rel="next"` when `next` is given.
  */
-export function sendPage(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, result: PageResult, next?: string): FastifyReply {
+function sendPage(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, result: PageResult, next?: string): FastifyReply {
   const { page, outcome, ageSeconds, freshSeconds } = result
   app.metrics.cacheRequests.inc({ outcome })
   reply.header('etag', page.etag).header('cache-control', `private, max-age=${freshSeconds}`).header('x-cache', X_CACHE[outcome])
@@ -17,6 +17,25 @@ export function sendPage(app: FastifyInstance, request: FastifyRequest, reply: F
   if (matchesEtag(request.headers['if-none-match'], page.etag)) return reply.code(304).send()
   // The stored bytes are the serialised answer; sending them skips serialisation on every hit.
   return reply.type('application/json; charset=utf-8').send(page.body)
+}
+
+/**
+ * Answers a page route: a result already in hand (a fresh hit from Pages) is sent synchronously,
+ * with no promise, a pending one when it settles. `nextPrefix` is the next page's URL without the
+ * cursor's value, for `Link: rel="next"` when the page has one. Handlers return what this returns.
+ */
+export function replyWithPage(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  result: PageResult | Promise<PageResult>,
+  nextPrefix?: string
+): undefined | Promise<undefined> {
+  if (result instanceof Promise) return result.then((settled) => replyWithPage(app, request, reply, settled, nextPrefix))
+  const { nextCursor } = result.page
+  sendPage(app, request, reply, result, nextCursor === undefined || nextPrefix === undefined ? undefined : `${nextPrefix}${nextCursor}`)
+  // Not the reply: Fastify would send a synchronously returned reply a second time.
+  return undefined
 }
 
 /** RFC 9110 weak comparison, as If-None-Match requires. */

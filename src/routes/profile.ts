@@ -6,7 +6,7 @@ import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ref } from '../schemas/named.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import { QueryString } from '../schemas/query.js'
-import { sendPage } from './page-reply.js'
+import { replyWithPage } from './page-reply.js'
 
 const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -47,9 +47,9 @@ const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
       }
     },
-    async (request, reply) => {
+    (request, reply) => {
       const username = request.params.username.toLowerCase()
-      return sendPage(app, request, reply, await app.pages.profile(username, { consumer: request.consumer, log: request.log }))
+      return replyWithPage(app, request, reply, app.pages.profile(username, request))
     }
   )
 }

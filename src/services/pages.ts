@@ -71,7 +71,7 @@ interface PageSpec {
   fetch: (context: CallContext) => Promise<{ body: unknown; nextCursor?: number }>
 }
 
-export interface PageResult extends PageFetch {
+export interface PageResult extends Omit<PageFetch, 'error'> {
   /** Seconds since the page came from TikTok. */
   ageSeconds: number
   /** Seconds the page stays fresh; 0 once expired. */
@@ -90,7 +90,7 @@ export class Pages {
   }
 
   /** A page of a user's followers, newest first. */
-  followers({ username, maxCount, cursor }: ListQuery, caller: Caller, options?: PageOptions): Promise<PageResult> {
+  followers({ username, maxCount, cursor }: ListQuery, caller: Caller, options?: PageOptions): PageResult | Promise<PageResult> {
     return this.#get(
       {
         key: `followers:${username}:${maxCount}:${cursor ?? 'latest'}`,
@@ -107,7 +107,7 @@ export class Pages {
   }
 
   /** A page of the accounts a user follows, newest first. */
-  following({ username, maxCount, cursor }: ListQuery, caller: Caller, options?: PageOptions): Promise<PageResult> {
+  following({ username, maxCount, cursor }: ListQuery, caller: Caller, options?: PageOptions): PageResult | Promise<PageResult> {
     return this.#get(
       {
         key: `following:${username}:${maxCount}:${cursor ?? 'latest'}`,
@@ -124,7 +124,7 @@ export class Pages {
   }
 
   /** A user's profile: every field Query User Info has. */
-  profile(username: string, caller: Caller): Promise<PageResult> {
+  profile(username: string, caller: Caller): PageResult | Promise<PageResult> {
     return this.#get(
       {
         key: `profile:${username}`,
@@ -154,15 +154,30 @@ export class Pages {
     return history ? this.#options.ttlHistorySeconds : this.#options.ttlLatestSeconds
   }
 
-  async #get(spec: PageSpec, caller: Caller, { deadline = true }: PageOptions = {}): Promise<PageResult> {
+  /**
+   * A page fresh in this process's memory (PageStore.peekFresh) is returned synchronously: the hot
+   * path of a cache hit has no promise, timer or race. Only a miss, an expired page or a wait for
+   * another caller's load takes the asynchronous load with its deadline.
+   */
+  #get(spec: PageSpec, caller: Caller, options: PageOptions = {}): PageResult | Promise<PageResult> {
+    const fresh = this.#options.store.peekFresh(spec.key)
+    return fresh === undefined ? this.#wait(spec, caller, options) : this.#result(fresh, 'hit')
+  }
+
+  async #wait(spec: PageSpec, caller: Caller, { deadline = true }: PageOptions): Promise<PageResult> {
     const fetching = this.#fetch(spec, caller)
-    const result = await (deadline ? withDeadline(fetching, this.#options.deadlineMs) : fetching)
-    if (result.outcome === 'stale') caller.log.warn({ err: result.error }, 'TikTok failed; serving a stale page')
+    const { page, outcome, error } = await (deadline ? withDeadline(fetching, this.#options.deadlineMs) : fetching)
+    if (outcome === 'stale') caller.log.warn({ err: error }, 'TikTok failed; serving a stale page')
+    return this.#result(page, outcome)
+  }
+
+  #result(page: StoredPage, outcome: CacheOutcome): PageResult {
     const now = this.#options.now()
     return {
-      ...result,
-      ageSeconds: Math.floor((now - result.page.storedAt) / 1000),
-      freshSeconds: Math.max(0, Math.ceil((result.page.expiresAt - now) / 1000))
+      page,
+      outcome,
+      ageSeconds: Math.floor((now - page.storedAt) / 1000),
+      freshSeconds: Math.max(0, Math.ceil((page.expiresAt - now) / 1000))
     }
   }
 

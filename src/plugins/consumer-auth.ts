@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { ANONYMOUS, type Consumer } from '../config.js'
 import { failure } from '../errors.js'
 import type { MetricsView } from '../metrics.js'
@@ -12,7 +12,8 @@ declare module 'fastify' {
     consumerIsAdmin: boolean
   }
   interface FastifyInstance {
-    authenticate: (request: FastifyRequest) => Promise<void>
+    /** An onRequest hook: names the consumer, or fails with a 401. Synchronous: no promise per request. */
+    authenticate: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
     /** What a /metrics scraper may see; throws the 401 when METRICS_TOKEN is set and not presented. */
     authorizeMetrics: (request: FastifyRequest) => Promise<MetricsView>
   }
@@ -24,36 +25,42 @@ export interface ConsumerAuthOptions {
   metricsToken?: string
 }
 
-const digest = (key: string): Buffer => createHash('sha256').update(key).digest()
+const digest = (key: string): string => hash('sha256', key, 'base64')
 
 /**
  * Consumers present `Authorization: Bearer <key>` or `X-API-Key: <key>`; a metrics scraper presents
- * `Authorization: Bearer <METRICS_TOKEN>`. Secrets are compared in constant time.
+ * `Authorization: Bearer <METRICS_TOKEN>`. A presented secret is hashed once and its digest looked
+ * up: what a lookup's timing could reveal is how close a digest is to a known one, which says
+ * nothing about the secret itself, and raw secrets are never compared.
  */
 export default fp<ConsumerAuthOptions>(
   async (app, { consumers, allowAnonymous, metricsToken }) => {
-    const known = consumers.map(({ name, key, admin }) => ({ name, admin, digest: digest(key) }))
+    const known = new Map(consumers.map(({ name, key, admin }) => [digest(key), { name, admin }]))
     const metricsDigest = metricsToken === undefined ? undefined : digest(metricsToken)
+
+    /** Names the request's consumer; throws the 401. */
+    function identify(request: FastifyRequest, key: string | undefined): void {
+      if (key === undefined && allowAnonymous) {
+        request.consumer = ANONYMOUS
+        return
+      }
+      if (key === undefined) throw failure('GW_UNAUTHORIZED', 'Send your consumer key as "Authorization: Bearer <key>" or "X-API-Key: <key>"')
+      const match = known.get(digest(key))
+      if (match === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
+      request.consumer = match.name
+      request.consumerIsAdmin = match.admin
+    }
 
     app.decorateRequest('consumer', '')
     app.decorateRequest('consumerIsAdmin', false)
-    app.decorate('authenticate', async (request: FastifyRequest) => {
-      const key = presentedKey(request)
-      if (key === undefined && allowAnonymous) {
-        request.consumer = ANONYMOUS
-      } else if (key === undefined) {
-        throw failure('GW_UNAUTHORIZED', 'Send your consumer key as "Authorization: Bearer <key>" or "X-API-Key: <key>"')
-      } else {
-        // Compare against every key, matched or not, so timing says nothing about which key is close.
-        const presented = digest(key)
-        let match: (typeof known)[number] | undefined
-        for (const candidate of known) {
-          if (timingSafeEqual(candidate.digest, presented)) match ??= candidate
-        }
-        if (match === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
-        request.consumer = match.name
-        request.consumerIsAdmin = match.admin
+    app.decorate('authenticate', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      try {
+        identify(request, presentedKey(request))
+      } catch (err) {
+        done(err as Error)
+        return
       }
+      done()
     })
 
     // Per-consumer series name consumers and their usage, which only admins see in /v1/quota: they go to
@@ -61,8 +68,8 @@ export default fp<ConsumerAuthOptions>(
     app.decorate('authorizeMetrics', async (request: FastifyRequest): Promise<MetricsView> => {
       const key = presentedKey(request)
       const bearer = request.headers.authorization !== undefined
-      if (key !== undefined && bearer && metricsDigest !== undefined && timingSafeEqual(metricsDigest, digest(key))) return 'consumers'
-      if (key !== undefined) await app.authenticate(request)
+      if (key !== undefined && bearer && metricsDigest !== undefined && metricsDigest === digest(key)) return 'consumers'
+      if (key !== undefined) identify(request, key)
       if (request.consumerIsAdmin) return 'consumers'
       if (metricsDigest !== undefined) {
         throw failure('GW_UNAUTHORIZED', '/metrics needs "Authorization: Bearer <METRICS_TOKEN>" or an admin consumer key')
@@ -73,12 +80,14 @@ export default fp<ConsumerAuthOptions>(
   { name: 'consumer-auth' }
 )
 
+const BEARER = /^Bearer\s+(\S+)\s*$/i
+
 function presentedKey(request: FastifyRequest): string | undefined {
   const { authorization } = request.headers
   if (authorization !== undefined) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
-    if (match === null) throw failure('GW_UNAUTHORIZED', 'The Authorization header must be "Bearer <key>"')
-    return match[1]
+    const key = BEARER.exec(authorization)?.[1]
+    if (key === undefined) throw failure('GW_UNAUTHORIZED', 'The Authorization header must be "Bearer <key>"')
+    return key
   }
   const apiKey = request.headers['x-api-key']
   return typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined

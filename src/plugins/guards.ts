@@ -1,14 +1,17 @@
 import fp from 'fastify-plugin'
-import type { preHandlerAsyncHookHandler } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
+import type { FastifyReply, preHandlerHookHandler } from 'fastify'
+import type { IncomingMessage } from 'node:http'
 import underPressure from '@fastify/under-pressure'
 import type { Config } from '../config.js'
-import { failure } from '../errors.js'
+import { failure, type GatewayError } from '../errors.js'
+import type { RateDecision } from '../stores/rate-limiter.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** A route's preHandler (after authentication): the consumer's request rate limit, one bucket per consumer. */
-    limitConsumerRate: preHandlerAsyncHookHandler
+    limitConsumerRate: preHandlerHookHandler
+    /** Whether consumer requests are being shed now (the event loop lags). */
+    shedsLoad: () => boolean
   }
   interface FastifyContextConfig {
     /** `false`: never shed this route. Liveness, readiness and metrics must answer most when the gateway is busy. */
@@ -17,6 +20,17 @@ declare module 'fastify' {
 }
 
 const PRESSURE_SAMPLE_MS = 1000
+const kRateDecision = Symbol('rate decision')
+
+/** A request the fast path of cache hits counted and then passed on: it must not be counted again. */
+export function passOnCounted(raw: IncomingMessage, decision: RateDecision): void {
+  ;(raw as IncomingMessage & { [kRateDecision]?: RateDecision })[kRateDecision] = decision
+}
+
+/** The x-ratelimit-* headers of a decision, for every answer that counted against the limit. */
+export function rateLimitHeaders({ limit, remaining, resetSeconds }: RateDecision): Record<string, string> {
+  return { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(resetSeconds) }
+}
 
 /**
  * Protects the gateway and its consumers from each other: a per-consumer request rate limit
@@ -25,22 +39,25 @@ const PRESSURE_SAMPLE_MS = 1000
  */
 export default fp<{ config: Config }>(
   async (app, { config }) => {
-    await app.register(rateLimit, {
-      global: false,
-      max: config.rateLimitPerMinute,
-      timeWindow: 60_000,
-      keyGenerator: (request) => request.consumer,
-      // One limit across replicas when Redis is configured. While Redis is unavailable requests are
-      // let through rather than refused: the quota's outage share still bounds upstream calls.
-      ...(app.stores.rateLimitRedis && { redis: app.stores.rateLimitRedis, nameSpace: app.stores.rateLimitNameSpace, skipOnError: true }),
-      errorResponseBuilder: (request, context) =>
-        failure('GW_CONSUMER_RATE_LIMITED', `"${request.consumer}" sent more than ${context.max} requests a minute; retry in ${context.after}`, {
-          retryAfterSeconds: Math.ceil(context.ttl / 1000)
-        })
+    const limiter = app.stores.rateLimiter
+    const apply = (consumer: string, reply: FastifyReply, decision: RateDecision): GatewayError | undefined => {
+      reply.headers(rateLimitHeaders(decision))
+      if (decision.allowed) return undefined
+      return failure('GW_CONSUMER_RATE_LIMITED', `"${consumer}" sent more than ${decision.limit} requests a minute; retry in ${decision.resetSeconds} s`, {
+        retryAfterSeconds: decision.resetSeconds
+      })
+    }
+    // Synchronous when the decision is at hand: no promise per request.
+    app.decorate('limitConsumerRate', (request, reply, done) => {
+      const { consumer } = request
+      const decision = (request.raw as IncomingMessage & { [kRateDecision]?: RateDecision })[kRateDecision] ?? limiter.tryTake(consumer)
+      if (decision !== undefined) {
+        done(apply(consumer, reply, decision))
+        return
+      }
+      limiter.take(consumer).then((taken) => done(apply(consumer, reply, taken)), done)
     })
-    // The plugin gives each route that opts in through `config.rateLimit` a store of its own, which
-    // would multiply the limit by the routes; `app.rateLimit()` without options counts in its one store.
-    app.decorate('limitConsumerRate', app.rateLimit())
+
     // Compiling every route's schemas at start-up blocks the loop once; the sample that measured it
     // would shed the first requests for a whole interval, so shedding starts after the next sample.
     let started = false
@@ -57,6 +74,7 @@ export default fp<{ config: Config }>(
         throw failure('GW_OVERLOADED', `The gateway is shedding load (${type}: ${value}); retry in 10 s`, { retryAfterSeconds: 10 })
       }
     })
+    app.decorate('shedsLoad', () => started && app.isUnderPressure())
   },
   { name: 'guards', dependencies: ['consumer-auth', 'services'] }
 )

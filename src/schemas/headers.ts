@@ -9,7 +9,7 @@ export const REQUEST_ID_HEADER = {
   })
 }
 
-/** What @fastify/rate-limit sends once a request reaches the per-consumer limit (after authentication). */
+/** Sent on every answer that counted against the per-consumer limit (after authentication). */
 export const RATE_LIMIT_HEADERS = {
   'x-ratelimit-limit': Type.Integer({ description: 'Requests a minute this consumer may send (RATE_LIMIT_PER_MINUTE)', examples: [600] }),
   'x-ratelimit-remaining': Type.Integer({ description: 'Requests left in the current minute', examples: [599] }),

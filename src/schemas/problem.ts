@@ -40,7 +40,7 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
     detail: '"notebooks" has made its 5000 upstream calls for today; cached pages are still served, and the budget resets at 00:00 UTC'
   },
   GW_EXPORT_BUDGET_EXHAUSTED: { detail: 'Export jobs have made their 10000 upstream calls for today (EXPORT_DAILY_BUDGET); it resets at 00:00 UTC' },
-  GW_CONSUMER_RATE_LIMITED: { detail: '"notebooks" sent more than 600 requests a minute; retry in 1 minute' },
+  GW_CONSUMER_RATE_LIMITED: { detail: '"notebooks" sent more than 600 requests a minute; retry in 42 s' },
   GW_UPSTREAM_ERROR: { detail: 'The TikTok Research API failed with 500 (internal_error)', code: 'internal_error' },
   GW_UPSTREAM_UNAVAILABLE: { detail: 'Could not connect to the TikTok Research API' },
   GW_CREDENTIALS_REJECTED: {

@@ -1,16 +1,17 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { Config } from '../config.js'
 import type { CounterStore } from './counter-store.js'
 import type { JobStore } from './job-store.js'
 import { MemoryCounterStore } from './memory-counter-store.js'
 import { MemoryJobStore } from './memory-job-store.js'
 import { MemoryPageStore } from './memory-page-store.js'
+import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js'
 import type { PageStore } from './page-store.js'
 import { RedisConnection } from './redis.js'
 import { RedisCounterStore } from './redis-counter-store.js'
 import { RedisJobStore } from './redis-job-store.js'
 import { RedisPageStore } from './redis-page-store.js'
+import { RedisRateLimiter } from './redis-rate-limiter.js'
 
 /** How often a replica waiting for another's load looks at Redis again, in case the pub/sub message was lost. */
 const POLL_MS = 100
@@ -24,9 +25,8 @@ export interface Stores {
   jobs: JobStore
   /** The Redis connections (none in memory), for readiness and metrics. */
   redis: RedisConnection[]
-  /** The Redis client shared rate limits count on; undefined: each replica counts in memory. */
-  rateLimitRedis?: Redis
-  rateLimitNameSpace?: string
+  /** Each consumer's requests a minute: in this process, or shared across replicas in Redis. */
+  rateLimiter: RateLimiter
   close(): Promise<void>
 }
 
@@ -44,7 +44,14 @@ export async function openStores({ config, logger, now, onCacheWriteError }: Sto
   const { redis } = config
   if (redis === undefined) {
     const pages = new MemoryPageStore(config.cache.maxBytes, staleMaxMs, now)
-    return { counters: new MemoryCounterStore(now), pages, jobs: new MemoryJobStore(retentionMs, now), redis: [], close: () => pages.close() }
+    return {
+      counters: new MemoryCounterStore(now),
+      pages,
+      jobs: new MemoryJobStore(retentionMs, now),
+      rateLimiter: new MemoryRateLimiter(config.rateLimitPerMinute, now),
+      redis: [],
+      close: () => pages.close()
+    }
   }
 
   const connect = (url: string, role: string) =>
@@ -74,8 +81,7 @@ export async function openStores({ config, logger, now, onCacheWriteError }: Sto
     pages,
     jobs: new RedisJobStore({ redis: state.client, prefix: redis.keyPrefix, retentionMs }),
     redis: connections,
-    rateLimitRedis: state.client,
-    rateLimitNameSpace: `${redis.keyPrefix}rate-limit:`,
+    rateLimiter: new RedisRateLimiter({ connection: state, keyPrefix: `${redis.keyPrefix}rate-limit:`, limit: config.rateLimitPerMinute, now }),
     async close() {
       await pages.close()
       await Promise.all(connections.map((connection) => connection.close()))

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import pino, { type DestinationStream } from 'pino'
@@ -16,8 +16,10 @@ import exportJobsRoutes from './routes/export-jobs.js'
 import followersRoutes from './routes/followers.js'
 import followingRoutes from './routes/following.js'
 import operationsRoutes from './routes/operations.js'
+import { FastHits } from './routes/page-reply.js'
 import profileRoutes from './routes/profile.js'
 import quotaRoutes from './routes/quota.js'
+import { requestIdOf } from './request-id.js'
 import { strictIntegersKeyword } from './schemas/query.js'
 import { COMPONENTS } from './schemas/components.js'
 
@@ -31,20 +33,25 @@ export interface AppOptions {
   now?: () => number
 }
 
-/** A caller's X-Request-Id that is kept: at most 128 characters of a safe alphabet. */
-const CALLER_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
   const logs = new LogBatcher(logStream ?? pino.destination({ dest: 1, sync: false }), config.logFlushMs)
+  const logging = loggingOptions(config.logLevel, logs, now)
   const app = Fastify({
-    ...loggingOptions(config.logLevel, logs),
-    // Request ids must be unique across replicas; a caller's X-Request-Id is kept for tracing when it
-    // is a sane token, since it is echoed in every response and log line of the request.
-    requestIdHeader: false,
-    genReqId: (request) => {
-      const id = request.headers['x-request-id']
-      return typeof id === 'string' && CALLER_REQUEST_ID.test(id) ? id : randomUUID()
+    ...logging,
+    // Fresh cache hits are answered before Fastify's router (see FastHits); app.inject() always takes the routed path.
+    serverFactory: (handler, options) => {
+      const server = createServer((req, res) => {
+        if (!app.fastHits.serve(req, res)) handler(req, res)
+      })
+      // What Fastify sets on a server it creates itself (it has filled in its defaults by now).
+      const { keepAliveTimeout, requestTimeout, connectionTimeout } = options as Record<'keepAliveTimeout' | 'requestTimeout' | 'connectionTimeout', number>
+      server.keepAliveTimeout = keepAliveTimeout
+      server.requestTimeout = requestTimeout
+      server.setTimeout(connectionTimeout)
+      return server
     },
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     frameworkErrors,
     // An unknown query parameter is a typo to report, not something to drop silently.
     ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } }
@@ -67,6 +74,11 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(consumerAuth, { consumers: config.consumers, allowAnonymous: config.allowAnonymous, metricsToken: config.metricsToken })
   await app.register(services, { config, dispatcher, now })
   await app.register(guards, { config })
+  app.decorate('fastHits', new FastHits(app, logging.logController))
+  app.addHook('preClose', (done) => {
+    app.fastHits.close()
+    done()
+  })
   await app.register(operationsRoutes)
   await app.register(followersRoutes)
   await app.register(followingRoutes)

@@ -29,7 +29,7 @@ export class Metrics {
   readonly #registries: Record<MetricsView, Registry> = { team: new Registry(), consumers: new Registry() }
   readonly #everyView = Object.values(this.#registries)
 
-  readonly requestDuration = new Histogram({
+  readonly #requestDuration = new Histogram({
     name: 'gateway_http_request_duration_seconds',
     help: 'Consumer requests by route and status',
     labelNames: ['method', 'route', 'status'],
@@ -136,6 +136,11 @@ export class Metrics {
   /** The Prometheus text of one view. */
   render(view: MetricsView): Promise<string> {
     return this.#registries[view].metrics()
+  }
+
+  /** A consumer request answered, by whichever entry point answered it. */
+  requestServed(method: string, route: string, status: number, seconds: number): void {
+    this.#requestDuration.observe({ method, route, status }, seconds)
   }
 
   upstreamCall({ endpoint, outcome, seconds }: UpstreamCall): void {

@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { ANONYMOUS, type Consumer } from '../config.js'
+import type { IncomingHttpHeaders } from 'node:http'
+import { ANONYMOUS, type Consumer as ConsumerConfig } from '../config.js'
 import { failure } from '../errors.js'
 import type { MetricsView } from '../metrics.js'
 
@@ -12,6 +13,8 @@ declare module 'fastify' {
     consumerIsAdmin: boolean
   }
   interface FastifyInstance {
+    /** The consumer a request's headers name; throws the 401. */
+    consumerOf: (headers: IncomingHttpHeaders) => Consumer
     /** An onRequest hook: names the consumer, or fails with a 401. Synchronous: no promise per request. */
     authenticate: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
     /** What a /metrics scraper may see; throws the 401 when METRICS_TOKEN is set and not presented. */
@@ -19,8 +22,13 @@ declare module 'fastify' {
   }
 }
 
+export interface Consumer {
+  name: string
+  admin: boolean
+}
+
 export interface ConsumerAuthOptions {
-  consumers: Consumer[]
+  consumers: ConsumerConfig[]
   allowAnonymous: boolean
   metricsToken?: string
 }
@@ -35,42 +43,46 @@ const digest = (key: string): string => hash('sha256', key, 'base64')
  */
 export default fp<ConsumerAuthOptions>(
   async (app, { consumers, allowAnonymous, metricsToken }) => {
-    const known = new Map(consumers.map(({ name, key, admin }) => [digest(key), { name, admin }]))
+    const known = new Map<string, Consumer>(consumers.map(({ name, key, admin }) => [digest(key), { name, admin }]))
     const metricsDigest = metricsToken === undefined ? undefined : digest(metricsToken)
+    const anonymous: Consumer = { name: ANONYMOUS, admin: false }
 
-    /** Names the request's consumer; throws the 401. */
-    function identify(request: FastifyRequest, key: string | undefined): void {
-      if (key === undefined && allowAnonymous) {
-        request.consumer = ANONYMOUS
-        return
-      }
+    const consumerOf = (headers: IncomingHttpHeaders): Consumer => {
+      const key = presentedKey(headers)
+      if (key === undefined && allowAnonymous) return anonymous
       if (key === undefined) throw failure('GW_UNAUTHORIZED', 'Send your consumer key as "Authorization: Bearer <key>" or "X-API-Key: <key>"')
       const match = known.get(digest(key))
       if (match === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
-      request.consumer = match.name
-      request.consumerIsAdmin = match.admin
+      return match
     }
 
+    app.decorate('consumerOf', consumerOf)
     app.decorateRequest('consumer', '')
     app.decorateRequest('consumerIsAdmin', false)
     app.decorate('authenticate', (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      let consumer
       try {
-        identify(request, presentedKey(request))
+        consumer = consumerOf(request.headers)
       } catch (err) {
         done(err as Error)
         return
       }
+      request.consumer = consumer.name
+      request.consumerIsAdmin = consumer.admin
       done()
     })
 
     // Per-consumer series name consumers and their usage, which only admins see in /v1/quota: they go to
     // the METRICS_TOKEN scraper and to admin keys. Without METRICS_TOKEN, /metrics stays open with the team's figures.
     app.decorate('authorizeMetrics', async (request: FastifyRequest): Promise<MetricsView> => {
-      const key = presentedKey(request)
+      const key = presentedKey(request.headers)
       const bearer = request.headers.authorization !== undefined
       if (key !== undefined && bearer && metricsDigest !== undefined && metricsDigest === digest(key)) return 'consumers'
-      if (key !== undefined) identify(request, key)
-      if (request.consumerIsAdmin) return 'consumers'
+      if (key !== undefined) {
+        const consumer = consumerOf(request.headers)
+        request.consumer = consumer.name
+        if (consumer.admin) return 'consumers'
+      }
       if (metricsDigest !== undefined) {
         throw failure('GW_UNAUTHORIZED', '/metrics needs "Authorization: Bearer <METRICS_TOKEN>" or an admin consumer key')
       }
@@ -82,13 +94,13 @@ export default fp<ConsumerAuthOptions>(
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i
 
-function presentedKey(request: FastifyRequest): string | undefined {
-  const { authorization } = request.headers
+function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const { authorization } = headers
   if (authorization !== undefined) {
     const key = BEARER.exec(authorization)?.[1]
     if (key === undefined) throw failure('GW_UNAUTHORIZED', 'The Authorization header must be "Bearer <key>"')
     return key
   }
-  const apiKey = request.headers['x-api-key']
+  const apiKey = headers['x-api-key']
   return typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined
 }

@@ -27,9 +27,12 @@ export function passOnCounted(raw: IncomingMessage, decision: RateDecision): voi
   ;(raw as IncomingMessage & { [kRateDecision]?: RateDecision })[kRateDecision] = decision
 }
 
-/** The x-ratelimit-* headers of a decision, for every answer that counted against the limit. */
-export function rateLimitHeaders({ limit, remaining, resetSeconds }: RateDecision): Record<string, string> {
-  return { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(resetSeconds) }
+/** Adds the x-ratelimit-* headers of a decision, for every answer that counted against the limit. */
+export function rateLimitHeaders({ limit, remaining, resetSeconds }: RateDecision, headers: Record<string, string> = {}): Record<string, string> {
+  headers['x-ratelimit-limit'] = String(limit)
+  headers['x-ratelimit-remaining'] = String(remaining)
+  headers['x-ratelimit-reset'] = String(resetSeconds)
+  return headers
 }
 
 /**

@@ -78,10 +78,7 @@ export default fp<ServicesOptions>(
     // A replica that started while Redis was down, or lost it for a while, re-checks its jobs once it is back.
     for (const connection of stores.redis) connection.onRecover(() => void exportJobs.recheck())
     app.addHook('onResponse', (request, reply, done) => {
-      metrics.requestDuration.observe(
-        { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },
-        reply.elapsedTime / 1000
-      )
+      metrics.requestServed(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
       done()
     })
     app.addHook('onClose', async () => {

@@ -72,6 +72,8 @@ interface PageSpec {
 }
 
 export interface PageResult extends Omit<PageFetch, 'error'> {
+  /** Where the page is kept: the same request finds it again with peekFresh(). */
+  key: string
   /** Seconds since the page came from TikTok. */
   ageSeconds: number
   /** Seconds the page stays fresh; 0 once expired. */
@@ -160,20 +162,26 @@ export class Pages {
    * another caller's load takes the asynchronous load with its deadline.
    */
   #get(spec: PageSpec, caller: Caller, options: PageOptions = {}): PageResult | Promise<PageResult> {
-    const fresh = this.#options.store.peekFresh(spec.key)
-    return fresh === undefined ? this.#wait(spec, caller, options) : this.#result(fresh, 'hit')
+    return this.peekFresh(spec.key) ?? this.#wait(spec, caller, options)
+  }
+
+  /** The page kept at `key` as a hit, when it is fresh in this process's memory. */
+  peekFresh(key: string): PageResult | undefined {
+    const fresh = this.#options.store.peekFresh(key)
+    return fresh === undefined ? undefined : this.#result(key, fresh, 'hit')
   }
 
   async #wait(spec: PageSpec, caller: Caller, { deadline = true }: PageOptions): Promise<PageResult> {
     const fetching = this.#fetch(spec, caller)
     const { page, outcome, error } = await (deadline ? withDeadline(fetching, this.#options.deadlineMs) : fetching)
     if (outcome === 'stale') caller.log.warn({ err: error }, 'TikTok failed; serving a stale page')
-    return this.#result(page, outcome)
+    return this.#result(spec.key, page, outcome)
   }
 
-  #result(page: StoredPage, outcome: CacheOutcome): PageResult {
+  #result(key: string, page: StoredPage, outcome: CacheOutcome): PageResult {
     const now = this.#options.now()
     return {
+      key,
       page,
       outcome,
       ageSeconds: Math.floor((now - page.storedAt) / 1000),

@@ -10,6 +10,7 @@ import pino from 'pino'
 import { loggingOptions } from '../src/access-log.js'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { LogBatcher } from '../src/log-batcher.js'
 import type { ServerRequest, ServerVariant } from './stack.js'
 
 const variant = process.argv[2] as ServerVariant
@@ -21,8 +22,9 @@ const devNull = () => pino.destination({ dest: '/dev/null', sync: false })
 async function build(): Promise<FastifyInstance> {
   if (variant === 'gateway') return buildApp({ config: loadConfig(options.env), logStream: devNull() })
   const bytes = Buffer.from(options.body ?? '', 'base64')
-  // The logged baseline writes the gateway's own access line (same logger, same ids), nothing else.
-  const bare = variant === 'bare-logged' ? Fastify({ ...loggingOptions('info', devNull()), genReqId: () => randomUUID() }) : Fastify({ logger: false })
+  // The logged baseline writes the gateway's own access line (same logger, same ids, same batches at the default LOG_FLUSH_MS), nothing else.
+  const logged = () => loggingOptions('info', new LogBatcher(devNull(), loadConfig({}).logFlushMs))
+  const bare = variant === 'bare-logged' ? Fastify({ ...logged(), genReqId: () => randomUUID() }) : Fastify({ logger: false })
   bare.get('/page', (_request, reply) => reply.type('application/json; charset=utf-8').send(bytes))
   return bare
 }

@@ -70,6 +70,16 @@ export function pageStoreContract(t: Test, factory: PageStoreFactory): void {
     await t.rejects(store.fetch('k', () => Promise.reject(down)), down)
   })
 
+  t.test('a page whose body is a view into a larger buffer is held in memory of its own, as the budget counts it', async (t) => {
+    const { store } = await setup(t)
+    const page = storedPage(T0, 'one')
+    const larger = Buffer.concat([Buffer.alloc(100), page.body, Buffer.alloc(100)])
+    await store.fetch('k', async () => ({ ...page, body: larger.subarray(100, 100 + page.body.length) }))
+    const held = store.peekFresh('k')
+    t.same(held, page)
+    t.equal(held?.body.buffer.byteLength, page.body.length)
+  })
+
   t.test('a failed load without any page rejects with its error', async (t) => {
     const { store } = await setup(t)
     const gone = failure('GW_USER_NOT_FOUND', 'no such user')

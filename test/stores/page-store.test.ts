@@ -1,12 +1,35 @@
 import t from 'tap'
-import { MemoryPageStore } from '../../src/stores/memory-page-store.js'
+import { MemoryPageStore, pageEntryBytes } from '../../src/stores/memory-page-store.js'
 import { RedisPageStore } from '../../src/stores/redis-page-store.js'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
-import { pageStoreContract } from './page-store-contract.js'
+import { pageStoreContract, storedPage, T0 } from './page-store-contract.js'
 import { connect } from './redis-connection.js'
 
 t.test('MemoryPageStore', async (t) => {
   pageStoreContract(t, async (_t, { staleMaxMs, now }) => new MemoryPageStore(1024 * 1024, staleMaxMs, now))
+})
+
+t.test("an entry counts its body, key and ETag bytes and a fixed overhead, so that many tiny pages still fill the budget", async (t) => {
+  const page = storedPage(T0, 'one')
+  const bare = pageEntryBytes('', { ...page, body: Buffer.alloc(0), etag: '' })
+  t.ok(bare > 0)
+  t.equal(pageEntryBytes('key', page), bare + 3 + page.body.byteLength + page.etag.length)
+})
+
+t.test('eviction keeps the entries within the byte budget, oldest first', async (t) => {
+  const page = storedPage(T0, 'one')
+  const entry = pageEntryBytes('k0', page)
+  const store = new MemoryPageStore(3 * entry, 1000, () => T0)
+  t.teardown(() => store.close())
+  for (const key of ['k0', 'k1', 'k2', 'k3']) await store.fetch(key, async () => storedPage(T0, 'one'))
+  t.equal(store.peekFresh('k0'), undefined, 'a fourth entry does not fit')
+  for (const key of ['k1', 'k2', 'k3']) t.ok(store.peekFresh(key), `${key} is held`)
+
+  const tight = new MemoryPageStore(3 * entry - 1, 1000, () => T0)
+  t.teardown(() => tight.close())
+  for (const key of ['k0', 'k1', 'k2']) await tight.fetch(key, async () => storedPage(T0, 'one'))
+  t.equal(tight.peekFresh('k0'), undefined, 'one byte short of three entries holds two')
+  t.ok(tight.peekFresh('k2'))
 })
 
 t.test('RedisPageStore', { skip: NEEDS_REDIS }, async (t) => {

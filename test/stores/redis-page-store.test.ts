@@ -48,6 +48,7 @@ t.test('a page loaded through one replica is a hit on the other, byte for byte',
   t.same(onB.page, storedPage(T0, 'one'))
   t.equal(loader.calls, 1)
   t.same(b.peekFresh('k'), storedPage(T0, 'one'), 'and now in B memory')
+  t.equal(b.peekFresh('k')?.body.buffer.byteLength, onB.page.body.length, "in memory of its own, not a view into Redis's reply")
 })
 
 t.test('concurrent fetches spread over two replicas load once; every other is coalesced', { skip: NEEDS_REDIS }, async (t) => {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
@@ -259,11 +260,13 @@ async function replicas(opts: BenchOptions) {
 
 /**
  * The server's memory once a full GC no longer frees anything: objects that only a finalizer
- * releases (AbortSignal.timeout's timers) go on the GC after the one that found them unreachable.
+ * releases (AbortSignal.timeout's timers) go on a GC after the finalizer ran, in a later turn of
+ * the server's event loop.
  */
 async function settledMemory(server: ServerProcess): Promise<NodeJS.MemoryUsage> {
   let last = await server.memory()
   for (let i = 0; i < 5; i++) {
+    await sleep(100)
     const again = await server.memory()
     if (again.heapUsed >= last.heapUsed * 0.99) return again
     last = again
@@ -279,7 +282,8 @@ async function settledMemory(server: ServerProcess): Promise<NodeJS.MemoryUsage>
 export async function memory(opts: BenchOptions, maxCount: number) {
   const { memoryBudget } = settings(opts)
   const stack = await startStack({ CACHE_MAX_BYTES: String(memoryBudget) })
-  const page = (user: string) => `${stack.url}/v1/users/${user}/followers?max_count=${maxCount}`
+  // `many<N>` users have N followers, so that every page holds maxCount of them (others have 40 to 300).
+  const page = (n: number) => `${stack.url}/v1/users/many${n}/followers?max_count=${maxCount}`
   const requestAll = async (paths: (i: number) => string, count: number) => {
     let next = 0
     await Promise.all(
@@ -292,13 +296,13 @@ export async function memory(opts: BenchOptions, maxCount: number) {
     )
   }
   try {
-    const pageBytes = Buffer.byteLength(await (await fetch(page('m_probe'), { headers: AUTH })).text())
+    const pageBytes = Buffer.byteLength(await (await fetch(page(1000), { headers: AUTH })).text())
     const pages = Math.ceil((1.5 * memoryBudget) / pageBytes)
     // The warm-up's pages, 0.5% of the budget, are counted before and evicted by the fill.
-    await requestAll((i) => page(`w${i}`), Math.ceil(pages / 300))
-    await requestAll(() => page('m_probe'), 2000)
+    await requestAll((i) => page(1001 + i), Math.ceil(pages / 300))
+    await requestAll(() => page(1000), 2000)
     const before = await settledMemory(stack.gateway)
-    await requestAll((i) => page(`m${i}`), pages)
+    await requestAll((i) => page(100_000 + i), pages)
     const after = await settledMemory(stack.gateway)
     return {
       maxCount,

@@ -22,6 +22,7 @@ import quotaRoutes from './routes/quota.js'
 import { requestIdOf } from './request-id.js'
 import { strictIntegersKeyword } from './schemas/query.js'
 import { COMPONENTS } from './schemas/components.js'
+import { buildValidator } from './schemas/validator.js'
 
 export interface AppOptions {
   config: Config
@@ -54,7 +55,9 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     genReqId: requestIdOf,
     frameworkErrors,
     // An unknown query parameter is a typo to report, not something to drop silently.
-    ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } }
+    ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } },
+    // A JSON body is validated as typed; only the text parts (query string, path) are coerced.
+    schemaController: { compilersFactory: { buildValidator } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Registered first, so it runs after every plugin's own onClose (and its last lines).

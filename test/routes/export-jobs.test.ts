@@ -205,6 +205,24 @@ t.test('an invalid body is a 400 problem and starts nothing', async (t) => {
   t.same((await app.inject({ url: '/v1/exports', headers: ALICE })).json(), { jobs: [] })
 })
 
+t.test('a JSON body is taken as typed: a string for a number, a number for a string or an array for a value is a 400 problem', async (t) => {
+  const { app } = await gateway(t)
+  for (const [payload, detail] of [
+    [{ username: 'bravo', relation: 'followers', max_records: '5' }, 'body.max_records must be integer'],
+    [{ username: 123, relation: 'followers' }, 'body.username must be string'],
+    [{ username: true, relation: 'followers' }, 'body.username must be string'],
+    [{ username: 'bravo', relation: ['followers'] }, 'body.relation must be equal to one of the allowed values']
+  ] as const) {
+    const res = await app.inject({ method: 'POST', url: '/v1/exports', headers: ALICE, payload })
+    t.equal(res.statusCode, 400, JSON.stringify(payload))
+    t.equal(res.headers['content-type'], PROBLEM_JSON)
+    t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:invalid-request', detail, request_id: res.headers['x-request-id'] })
+  }
+  t.same((await app.inject({ url: '/v1/exports', headers: ALICE })).json(), { jobs: [] })
+  const query = await app.inject({ url: '/v1/users/bravo/followers?max_count=5', headers: ALICE })
+  t.equal(query.json().followers.length, 5, 'a query string is text, still read as the integer its schema says')
+})
+
 t.test('/metrics counts jobs by state, records exported and the quota jobs spent', async (t) => {
   const { app, start } = await gateway(t, { EXPORT_DAILY_BUDGET: '2' })
   await start({ username: THREE_PAGES, relation: 'followers' })

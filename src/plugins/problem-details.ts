@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { failure, problemKindOf, problemKinds, type FailureDetails } from '../errors.js'
+import { failure, problemKindOf, problemKinds, type FailureDetails, type FailureKind } from '../errors.js'
 import type { Problem } from '../schemas/problem.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -25,25 +25,31 @@ export default fp(
   { name: 'problem-details' }
 )
 
-/** What the router refuses before any route matches, said to a consumer. */
-const ROUTER_ERRORS: Record<string, string> = {
-  FST_ERR_BAD_URL: 'The URL path is not valid percent-encoding',
-  FST_ERR_MAX_PARAM_LENGTH: 'A segment of the URL path is too long'
-}
+/**
+ * Fastify's own refusals of a request (the router's, the body parser's), as the gateway's problems. Fastify
+ * would answer them `about:blank`; they are what the consumer sent, said in the consumer's terms.
+ */
+const REQUEST_ERRORS = new Map<string, readonly [FailureKind, string]>([
+  ['FST_ERR_BAD_URL', ['GW_INVALID_REQUEST', 'The URL path is not valid percent-encoding']],
+  ['FST_ERR_MAX_PARAM_LENGTH', ['GW_INVALID_REQUEST', 'A segment of the URL path is too long']],
+  ['FST_ERR_CTP_INVALID_JSON_BODY', ['GW_INVALID_REQUEST', 'The body is not valid JSON, or holds a "__proto__" or "constructor" key']],
+  ['FST_ERR_CTP_EMPTY_JSON_BODY', ['GW_INVALID_REQUEST', 'The body is empty; send a JSON object']],
+  ['FST_ERR_CTP_INVALID_CONTENT_LENGTH', ['GW_INVALID_REQUEST', 'The body is not as long as its Content-Length says']]
+])
 
 /**
  * Fastify's `frameworkErrors` option: the router's own refusals (bad percent-encoding, an over-long
  * path segment). Fastify raises them before any hook, outside every plugin's error handler, and
- * would answer plain JSON; they are bad input, so they get the invalid-request problem.
+ * would answer plain JSON without the request id.
  */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   reply.header('x-request-id', request.id)
-  const detail = ROUTER_ERRORS[error.code]
-  handleError(detail === undefined ? error : failure('GW_INVALID_REQUEST', detail, { cause: error }), request, reply)
+  handleError(error, request, reply)
 }
 
 function handleError(error: FastifyError & FailureDetails, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const problem = toProblem(error, request)
+  const known = REQUEST_ERRORS.get(error.code)
+  const problem = toProblem(known === undefined ? error : failure(known[0], known[1], { cause: error }), request)
   if (problem.status >= 500) {
     request.log.error({ err: error, problem: problem.type }, problem.title)
   } else {

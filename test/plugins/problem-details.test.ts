@@ -22,3 +22,28 @@ t.test('a URL the router refuses (bad percent-encoding, an over-long segment) is
   }
   t.equal(sandbox.stats.followerCalls, 0)
 })
+
+t.test('a malformed or empty JSON body, or one shorter than its Content-Length, is a 400 invalid-request problem with a request id, and starts nothing', async (t) => {
+  const { app } = await sandboxGateway(t)
+  const JSON_BODY = { 'content-type': 'application/json' }
+  for (const [payload, headers] of [
+    ['{"username":', JSON_BODY],
+    ['', JSON_BODY],
+    ['tiktok', JSON_BODY],
+    ['{"__proto__":{"admin":true},"username":"tiktok","relation":"followers"}', JSON_BODY],
+    ['{"username":"tiktok","relation":"followers"}', { ...JSON_BODY, 'content-length': '3' }]
+  ] as const) {
+    const res = await app.inject({ method: 'POST', url: '/v1/exports', headers, payload })
+    t.equal(res.statusCode, 400, payload)
+    t.equal(res.headers['content-type'], PROBLEM_JSON)
+    t.match(res.json(), {
+      type: 'urn:tiktok-research-gateway:problem:invalid-request',
+      title: 'Invalid request',
+      status: 400,
+      detail: /^The body /,
+      instance: '/v1/exports',
+      request_id: res.headers['x-request-id']
+    })
+  }
+  t.same((await app.inject('/v1/exports')).json(), { jobs: [] })
+})

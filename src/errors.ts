@@ -19,6 +19,8 @@ const kinds = {
   GW_USER_UNAVAILABLE: [403, 'TikTok cannot return this user'],
   GW_USER_NOT_FOUND: [404, 'TikTok user not found'],
   GW_EXPORT_NOT_FOUND: [404, 'Export job not found'],
+  GW_BODY_TOO_LARGE: [413, 'Request body too large'],
+  GW_UNSUPPORTED_MEDIA_TYPE: [415, 'Unsupported media type'],
   GW_RATE_LIMITED: [429, 'TikTok rate limit reached'],
   GW_DAILY_QUOTA_EXHAUSTED: [429, 'Daily Research API quota exhausted'],
   GW_CONSUMER_BUDGET_EXHAUSTED: [429, "This consumer's daily budget is spent"],

@@ -69,7 +69,7 @@ t.test('each problem status shows one example per problem type it can carry, as 
       )
     }
   }
-  // The followers route reaches TikTok: every kind but the export jobs' own can happen there, each status with all its types.
+  // The followers route reaches TikTok: every kind but the export jobs' own and a request body's can happen there, each status with all its types.
   const followers = problemResponses.filter(({ path }) => path === '/v1/users/{username}/followers')
   t.same(followers.map(({ status }) => status), [400, 401, 403, 404, 429, 502, 503, 504])
   const pageKinds = new Set(ALL_PROBLEMS.map((kind) => problemKinds[kind]))
@@ -82,6 +82,11 @@ t.test('each problem status shows one example per problem type it can carry, as 
     ['rate-limited', 'daily-quota-exhausted', 'consumer-budget-exhausted', 'consumer-rate-limited']
   )
   t.same(Object.keys(committed.paths['/v1/quota'].get.responses['429'].content['application/problem+json'].examples), ['consumer-rate-limited'])
+  t.same(
+    Object.keys(committed.paths['/v1/exports'].post.responses).filter((status) => status.startsWith('4')),
+    ['400', '401', '413', '415', '429'],
+    'the route taking a body documents its refusals: invalid, too large, not JSON'
+  )
   for (const kind of Object.values(problemKinds)) t.match(committed.info.description, kind.type, `the description lists ${kind.type}`)
 })
 

@@ -34,7 +34,9 @@ const REQUEST_ERRORS = new Map<string, readonly [FailureKind, string]>([
   ['FST_ERR_MAX_PARAM_LENGTH', ['GW_INVALID_REQUEST', 'A segment of the URL path is too long']],
   ['FST_ERR_CTP_INVALID_JSON_BODY', ['GW_INVALID_REQUEST', 'The body is not valid JSON, or holds a "__proto__" or "constructor" key']],
   ['FST_ERR_CTP_EMPTY_JSON_BODY', ['GW_INVALID_REQUEST', 'The body is empty; send a JSON object']],
-  ['FST_ERR_CTP_INVALID_CONTENT_LENGTH', ['GW_INVALID_REQUEST', 'The body is not as long as its Content-Length says']]
+  ['FST_ERR_CTP_INVALID_CONTENT_LENGTH', ['GW_INVALID_REQUEST', 'The body is not as long as its Content-Length says']],
+  ['FST_ERR_CTP_BODY_TOO_LARGE', ['GW_BODY_TOO_LARGE', 'Request body is too large']],
+  ['FST_ERR_CTP_INVALID_MEDIA_TYPE', ['GW_UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json']]
 ])
 
 /**

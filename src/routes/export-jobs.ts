@@ -7,7 +7,7 @@ import { ExportJob, ExportJobList, ExportJobParams, ExportRequest } from '../sch
 import { Follower } from '../schemas/followers.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ref } from '../schemas/named.js'
-import { problemResponses } from '../schemas/problem.js'
+import { BODY_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import type { Viewer } from '../services/export-jobs.js'
 import type { StoredJob } from '../stores/job-store.js'
 
@@ -20,6 +20,8 @@ const jobProblems = (instance: string) => problemResponses([...COMMON_PROBLEMS, 
 
 const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const common = { onRequest: app.authenticate, preHandler: app.limitConsumerRate }
+  // Bodies here are JSON: Fastify's default text/plain parser would hand the schema a string (a 400), not a 415.
+  app.removeContentTypeParser('text/plain')
 
   app.post(
     '/v1/exports',
@@ -40,7 +42,7 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
             ...jobResponse('Accepted: the job, queued'),
             headers: { Location: Type.String({ description: 'The job', examples: [`/v1/exports/${EXAMPLE_ID}`] }), ...HEADERS }
           },
-          ...problemResponses(['GW_INVALID_REQUEST', ...COMMON_PROBLEMS], { instance: '/v1/exports', rateLimited: true })
+          ...problemResponses(['GW_INVALID_REQUEST', ...BODY_PROBLEMS, ...COMMON_PROBLEMS], { instance: '/v1/exports', rateLimited: true })
         }
       }
     },

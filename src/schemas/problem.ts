@@ -5,6 +5,9 @@ import { named, ref } from './named.js'
 
 const KINDS = Object.keys(problemKinds) as FailureKind[]
 
+/** Kinds of a request body that Fastify refuses before validating it: only a route taking a body answers with them. */
+export const BODY_PROBLEMS: readonly FailureKind[] = ['GW_BODY_TOO_LARGE', 'GW_UNSUPPORTED_MEDIA_TYPE']
+
 /** RFC 9457 problem details, with the upstream's code and log_id when TikTok caused the failure. */
 export const Problem = named(
   'Problem',
@@ -34,6 +37,8 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_USER_UNAVAILABLE: { detail: 'TikTok\'s Research API cannot return information about "hidden_account"', code: 'invalid_params' },
   GW_USER_NOT_FOUND: { detail: 'TikTok has no user "nobody_here"', code: 'invalid_params' },
   GW_EXPORT_NOT_FOUND: { detail: 'No export job "c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11" of yours' },
+  GW_BODY_TOO_LARGE: { detail: 'Request body is too large' },
+  GW_UNSUPPORTED_MEDIA_TYPE: { detail: 'Send the body as application/json' },
   GW_RATE_LIMITED: { detail: 'TikTok is rate-limiting the gateway; retry after the indicated delay', code: 'rate_limit_exceeded' },
   GW_DAILY_QUOTA_EXHAUSTED: { detail: "The team's daily Research API budget is spent; it resets at 00:00 UTC" },
   GW_CONSUMER_BUDGET_EXHAUSTED: {
@@ -56,11 +61,11 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_DEADLINE_EXCEEDED: { detail: "No answer within the gateway's 30000 ms deadline; retry shortly" }
 }
 
-/** Kinds only export jobs meet: a page route never answers with them. */
-const EXPORT_ONLY: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED'])
+/** Kinds a page route never answers with: the export jobs' own, and those of a request body. */
+const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED', ...BODY_PROBLEMS])
 
 /** Every kind a route reaching TikTok can answer with. */
-export const ALL_PROBLEMS: readonly FailureKind[] = KINDS.filter((kind) => !EXPORT_ONLY.has(kind))
+export const ALL_PROBLEMS: readonly FailureKind[] = KINDS.filter((kind) => !NOT_ON_PAGES.has(kind))
 
 export interface ProblemResponseOptions {
   /** The `instance` of the examples: the path of an example request. */

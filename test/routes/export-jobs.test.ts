@@ -223,6 +223,22 @@ t.test('a JSON body is taken as typed: a string for a number, a number for a str
   t.equal(query.json().followers.length, 5, 'a query string is text, still read as the integer its schema says')
 })
 
+t.test('a body that is not JSON is a 415 problem, one over the body limit a 413 problem; neither starts a job', async (t) => {
+  const { app } = await gateway(t)
+  const json = JSON.stringify({ username: 'bravo', relation: 'followers' })
+  for (const [contentType, payload, status, type] of [
+    ['text/plain', json, 415, 'unsupported-media-type'],
+    ['application/x-www-form-urlencoded', 'username=bravo&relation=followers', 415, 'unsupported-media-type'],
+    ['application/json', json.replace('}', `,"pad":"${'x'.repeat(1 << 20)}"}`), 413, 'body-too-large']
+  ] as const) {
+    const res = await app.inject({ method: 'POST', url: '/v1/exports', headers: { ...ALICE, 'content-type': contentType }, payload })
+    t.equal(res.statusCode, status, contentType)
+    t.equal(res.headers['content-type'], PROBLEM_JSON)
+    t.match(res.json(), { type: `urn:tiktok-research-gateway:problem:${type}`, status, instance: '/v1/exports', request_id: res.headers['x-request-id'] })
+  }
+  t.same((await app.inject({ url: '/v1/exports', headers: ALICE })).json(), { jobs: [] })
+})
+
 t.test('/metrics counts jobs by state, records exported and the quota jobs spent', async (t) => {
   const { app, start } = await gateway(t, { EXPORT_DAILY_BUDGET: '2' })
   await start({ username: THREE_PAGES, relation: 'followers' })

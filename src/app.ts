@@ -9,7 +9,7 @@ import { LogBatcher } from './log-batcher.js'
 import consumerAuth from './plugins/consumer-auth.js'
 import services from './plugins/services.js'
 import guards from './plugins/guards.js'
-import problemDetails, { frameworkErrors } from './plugins/problem-details.js'
+import problemDetails, { clientErrorHandler, frameworkErrors } from './plugins/problem-details.js'
 import swagger from './plugins/swagger.js'
 import exportRoutes from './routes/exports.js'
 import exportJobsRoutes from './routes/export-jobs.js'
@@ -54,6 +54,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     requestIdHeader: false,
     genReqId: requestIdOf,
     frameworkErrors,
+    clientErrorHandler,
     // An unknown query parameter is a typo to report, not something to drop silently.
     ajv: { customOptions: { removeAdditional: false, keywords: [strictIntegersKeyword] } },
     // A JSON body is validated as typed; only the text parts (query string, path) are coerced.

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { failure, problemKindOf, problemKinds, type FailureDetails, type FailureKind } from '../errors.js'
 import type { Problem } from '../schemas/problem.js'
 
@@ -47,6 +49,35 @@ const REQUEST_ERRORS = new Map<string, readonly [FailureKind, string]>([
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   reply.header('x-request-id', request.id)
   handleError(error, request, reply)
+}
+
+/** What Node's HTTP parser refuses, by its error code; anything else it refuses is not valid HTTP. */
+const CLIENT_ERRORS = new Map<string, readonly [FailureKind, string]>([
+  ['HPE_HEADER_OVERFLOW', ['GW_HEADERS_TOO_LARGE', 'The request headers are larger than the gateway takes']],
+  ['ERR_HTTP_REQUEST_TIMEOUT', ['GW_REQUEST_TIMEOUT', 'The request did not arrive in time']]
+])
+const NOT_HTTP = ['GW_INVALID_REQUEST', 'The request is not valid HTTP/1.1'] as const
+
+/**
+ * Fastify's `clientErrorHandler` option (`this` is the app): a request Node's parser refuses before Fastify
+ * sees it. There is no request or reply, so the problem is written on the socket, under an id of its own
+ * that the log line carries too, and the connection is closed, as Node would.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  const [kind, detail] = CLIENT_ERRORS.get(error.code ?? '') ?? NOT_HTTP
+  const { type, title, status } = problemKinds[kind]
+  const id = randomUUID()
+  // Not the error itself: its rawPacket holds the request's bytes, keys included.
+  this.log.info({ reqId: id, problem: type, detail, code: error.code, reason: error.message }, title)
+  // A reset connection has nobody left to answer.
+  if (socket.writable) {
+    const body = JSON.stringify({ type, title, status, detail, request_id: id } satisfies Problem)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `cache-control: no-store\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`
+    )
+  }
+  socket.destroy()
 }
 
 function handleError(error: FastifyError & FailureDetails, request: FastifyRequest, reply: FastifyReply): FastifyReply {

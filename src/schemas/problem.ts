@@ -37,6 +37,7 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_USER_UNAVAILABLE: { detail: 'TikTok\'s Research API cannot return information about "hidden_account"', code: 'invalid_params' },
   GW_USER_NOT_FOUND: { detail: 'TikTok has no user "nobody_here"', code: 'invalid_params' },
   GW_EXPORT_NOT_FOUND: { detail: 'No export job "c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11" of yours' },
+  GW_REQUEST_TIMEOUT: { detail: 'The request did not arrive in time' },
   GW_BODY_TOO_LARGE: { detail: 'Request body is too large' },
   GW_UNSUPPORTED_MEDIA_TYPE: { detail: 'Send the body as application/json' },
   GW_RATE_LIMITED: { detail: 'TikTok is rate-limiting the gateway; retry after the indicated delay', code: 'rate_limit_exceeded' },
@@ -46,6 +47,7 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   },
   GW_EXPORT_BUDGET_EXHAUSTED: { detail: 'Export jobs have made their 10000 upstream calls for today (EXPORT_DAILY_BUDGET); it resets at 00:00 UTC' },
   GW_CONSUMER_RATE_LIMITED: { detail: '"notebooks" sent more than 600 requests a minute; retry in 42 s' },
+  GW_HEADERS_TOO_LARGE: { detail: 'The request headers are larger than the gateway takes' },
   GW_UPSTREAM_ERROR: { detail: 'The TikTok Research API failed with 500 (internal_error)', code: 'internal_error' },
   GW_UPSTREAM_UNAVAILABLE: { detail: 'Could not connect to the TikTok Research API' },
   GW_CREDENTIALS_REJECTED: {
@@ -61,8 +63,11 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_DEADLINE_EXCEEDED: { detail: "No answer within the gateway's 30000 ms deadline; retry shortly" }
 }
 
-/** Kinds a page route never answers with: the export jobs' own, and those of a request body. */
-const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED', ...BODY_PROBLEMS])
+/** Kinds of a request Node refuses before any route sees it: listed in the API description, on no route. */
+const CONNECTION_PROBLEMS: readonly FailureKind[] = ['GW_REQUEST_TIMEOUT', 'GW_HEADERS_TOO_LARGE']
+
+/** Kinds a page route never answers with: the export jobs' own, a request body's and a connection's. */
+const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED', ...BODY_PROBLEMS, ...CONNECTION_PROBLEMS])
 
 /** Every kind a route reaching TikTok can answer with. */
 export const ALL_PROBLEMS: readonly FailureKind[] = KINDS.filter((kind) => !NOT_ON_PAGES.has(kind))

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { sandboxGateway } from '../helpers/gateway.js'
 
@@ -46,4 +48,46 @@ t.test('a malformed or empty JSON body, or one shorter than its Content-Length, 
     })
   }
   t.same((await app.inject('/v1/exports')).json(), { jobs: [] })
+})
+
+/** Reads everything a client socket receives until the server closes the connection. */
+async function readAll(socket: Socket): Promise<string> {
+  let received = ''
+  for await (const chunk of socket) received += String(chunk)
+  return received
+}
+
+t.test('a request Node refuses before Fastify sees it (headers too large, not HTTP, too slow) is a problem with a request id, and the connection closes', async (t) => {
+  const { app, logs } = await sandboxGateway(t)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const SECRET = 'a-key-in-a-refused-request'
+  const check = (received: string, status: number, type: string) => {
+    const [lines = '', body = ''] = received.split('\r\n\r\n')
+    const head = `${lines}\r\n`
+    t.match(head, new RegExp(`^HTTP/1.1 ${status} `), type)
+    t.match(head, /\r\ncontent-type: application\/problem\+json; charset=utf-8\r\n/i)
+    t.match(head, /\r\nconnection: close\r\n/i)
+    t.match(head, /\r\ncache-control: no-store\r\n/i)
+    const id = /\r\nx-request-id: ([0-9a-f-]{36})\r\n/i.exec(head)?.[1]
+    t.ok(id, 'a generated request id')
+    t.match(JSON.parse(body), { type: `urn:tiktok-research-gateway:problem:${type}`, title: String, status, detail: String, request_id: id })
+    t.ok(logs.some((line) => line.includes(`"reqId":"${id}"`) && line.includes(type)), 'logged under its id')
+  }
+  for (const [raw, status, type] of [
+    [`GET /healthz HTTP/1.1\r\nHost: x\r\nX-API-Key: ${SECRET}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers-too-large'],
+    ['GARBAGE\r\n\r\n', 400, 'invalid-request'],
+    ['GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400, 'invalid-request']
+  ] as const) {
+    const client = connect(port, '127.0.0.1')
+    client.end(raw)
+    check(await readAll(client), status, type)
+  }
+  // Node's headers timeout is checked every 30 s; the error it raises then is emitted here on a connection that is still sending.
+  const client = connect(port, '127.0.0.1')
+  const [serverSide] = (await once(app.server, 'connection')) as [Socket]
+  client.write('GET /healthz HTTP/1.1\r\n')
+  app.server.emit('clientError', Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), serverSide)
+  check(await readAll(client), 408, 'request-timeout')
+  t.notOk(logs.some((line) => line.includes(SECRET) || line.includes('rawPacket')), "the refused request's bytes are never logged")
 })

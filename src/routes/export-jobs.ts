@@ -8,6 +8,7 @@ import { Follower } from '../schemas/followers.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ref } from '../schemas/named.js'
 import { BODY_PROBLEMS, problemResponses } from '../schemas/problem.js'
+import { NoQuery } from '../schemas/query.js'
 import type { Viewer } from '../services/export-jobs.js'
 import type { StoredJob } from '../stores/job-store.js'
 
@@ -61,9 +62,10 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['exports'],
         summary: "Your export jobs (an admin key: everyone's)",
         description: 'Finished jobs are listed until they expire, `EXPORT_RETENTION_SECONDS` after they ended.',
+        querystring: NoQuery,
         response: {
           200: { description: 'The jobs, newest first', headers: HEADERS, content: { 'application/json': { schema: ref(ExportJobList) } } },
-          ...problemResponses(COMMON_PROBLEMS, { instance: '/v1/exports', rateLimited: true })
+          ...problemResponses(['GW_INVALID_REQUEST', ...COMMON_PROBLEMS], { instance: '/v1/exports', rateLimited: true })
         }
       }
     },

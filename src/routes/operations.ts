@@ -5,6 +5,7 @@ import { REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { HealthStatus } from '../schemas/operations.js'
 import { problemResponses } from '../schemas/problem.js'
 import { ref } from '../schemas/named.js'
+import { NoQuery } from '../schemas/query.js'
 
 /** A 200 of HealthStatus saying `status`. */
 const healthy = (description: string, status: string) => ({
@@ -76,13 +77,14 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'METRICS_TOKEN, one of those is required.',
         // `{}`: no credentials at all, unless the gateway sets METRICS_TOKEN.
         security: [{}, { metricsToken: [] }, { bearerAuth: [] }, { apiKey: [] }],
+        querystring: NoQuery,
         response: {
           200: {
             description: 'The Prometheus text exposition format',
             headers: REQUEST_ID_HEADER,
             content: { 'text/plain': { schema: Type.String({ examples: ['gateway_upstream_circuit_state 0\n'] }) } }
           },
-          ...problemResponses(['GW_UNAUTHORIZED'], { instance: '/metrics' })
+          ...problemResponses(['GW_INVALID_REQUEST', 'GW_UNAUTHORIZED'], { instance: '/metrics' })
         }
       }
     },

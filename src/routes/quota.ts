@@ -3,6 +3,7 @@ import { QuotaReport } from '../schemas/quota.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { problemResponses } from '../schemas/problem.js'
 import { ref } from '../schemas/named.js'
+import { NoQuery } from '../schemas/query.js'
 
 const quotaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -18,13 +19,14 @@ const quotaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           'Counts calls to TikTok (cache hits are free) per UTC day. `consumers` holds the calling consumer, or every ' +
           'consumer when the key is an admin key (GATEWAY_ADMIN_KEYS).',
+        querystring: NoQuery,
         response: {
           200: {
             description: "Today's counts",
             headers: { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS },
             content: { 'application/json': { schema: ref(QuotaReport) } }
           },
-          ...problemResponses(['GW_UNAUTHORIZED', 'GW_CONSUMER_RATE_LIMITED', 'GW_OVERLOADED'], { instance: '/v1/quota', rateLimited: true })
+          ...problemResponses(['GW_INVALID_REQUEST', 'GW_UNAUTHORIZED', 'GW_CONSUMER_RATE_LIMITED', 'GW_OVERLOADED'], { instance: '/v1/quota', rateLimited: true })
         }
       }
     },

@@ -50,6 +50,9 @@ export function QueryString<T extends TProperties>(properties: T) {
   return Type.Object(properties, { additionalProperties: false, [STRICT_INTEGERS]: true })
 }
 
+/** The query string of a route that takes no parameters: any is refused, as a typo would be on the page routes. */
+export const NoQuery = QueryString({})
+
 /** Unix seconds up to the year 2100: the bound of any cursor TikTok can mean. */
 export const MAX_CURSOR = 4102444800
 

@@ -239,6 +239,14 @@ t.test('a body that is not JSON is a 415 problem, one over the body limit a 413 
   t.same((await app.inject({ url: '/v1/exports', headers: ALICE })).json(), { jobs: [] })
 })
 
+t.test('GET /v1/exports takes no query parameters: an unknown one is a 400 problem, as on the page routes', async (t) => {
+  const { app } = await gateway(t)
+  const res = await app.inject({ url: '/v1/exports?state=done', headers: ALICE })
+  t.equal(res.statusCode, 400)
+  t.equal(res.headers['content-type'], PROBLEM_JSON)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:invalid-request', detail: "querystring must NOT have additional properties: 'state'" })
+})
+
 t.test('/metrics counts jobs by state, records exported and the quota jobs spent', async (t) => {
   const { app, start } = await gateway(t, { EXPORT_DAILY_BUDGET: '2' })
   await start({ username: THREE_PAGES, relation: 'followers' })

@@ -28,6 +28,13 @@ t.test('without METRICS_TOKEN /metrics is open with the team quota and no consum
   t.equal((await app.inject({ url: '/metrics', headers: bearer('not-a-key') })).statusCode, 401, 'a wrong key is refused, not ignored')
 })
 
+t.test('/metrics takes no query parameters: an unknown one is a 400 problem, as on the page routes', async (t) => {
+  const { app } = await sandboxGateway(t)
+  const res = await app.inject('/metrics?name=gateway_quota_used')
+  t.equal(res.statusCode, 400)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:invalid-request', detail: "querystring must NOT have additional properties: 'name'" })
+})
+
 t.test('with METRICS_TOKEN /metrics needs it or an admin key (else a 401 problem) and then shows each consumer', async (t) => {
   const { app, logs } = await sandboxGateway(t, { ...KEYED, METRICS_TOKEN: TOKEN })
   t.equal((await app.inject({ url: '/v1/users/someone/followers', headers: bearer(KEYS.alice) })).statusCode, 200)

@@ -79,6 +79,13 @@ t.test('GET /v1/quota shows the team and the caller; an admin sees every consume
   t.equal((await app.inject('/v1/quota')).statusCode, 401)
 })
 
+t.test('GET /v1/quota takes no query parameters: an unknown one is a 400 problem, as on the page routes', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  const res = await app.inject({ url: '/v1/quota?consumer=bob', headers: ALICE })
+  t.equal(res.statusCode, 400)
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:invalid-request', detail: "querystring must NOT have additional properties: 'consumer'" })
+})
+
 t.test('each consumer has its own request rate limit', async (t) => {
   const { app, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' })
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/v1/users/a/followers', headers: ALICE })).statusCode, 200)

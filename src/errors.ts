@@ -19,6 +19,7 @@ const kinds = {
   GW_USER_UNAVAILABLE: [403, 'TikTok cannot return this user'],
   GW_USER_NOT_FOUND: [404, 'TikTok user not found'],
   GW_EXPORT_NOT_FOUND: [404, 'Export job not found'],
+  GW_METHOD_NOT_ALLOWED: [405, 'Method not allowed'],
   GW_REQUEST_TIMEOUT: [408, 'Request not received in time'],
   GW_BODY_TOO_LARGE: [413, 'Request body too large'],
   GW_UNSUPPORTED_MEDIA_TYPE: [415, 'Unsupported media type'],

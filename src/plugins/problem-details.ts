@@ -13,16 +13,25 @@ export default fp(
   async (app) => {
     app.setErrorHandler(handleError)
 
-    app.setNotFoundHandler((request, reply) =>
-      sendProblem(reply, {
+    app.setNotFoundHandler((request, reply) => {
+      const query = request.url.indexOf('?')
+      const path = query === -1 ? request.url : request.url.slice(0, query)
+      // The router itself knows which methods the path has; a path with some, but not this one, is a 405.
+      const allowed = app.supportedMethods.filter((method) => app.findRoute({ method, url: path }) !== null)
+      if (allowed.length > 0 && !allowed.includes(request.method)) {
+        const allow = allowed.join(', ')
+        reply.header('allow', allow)
+        return handleError(failure('GW_METHOD_NOT_ALLOWED', `${request.method} is not a method of ${path}; it has ${allow}`), request, reply)
+      }
+      return sendProblem(reply, {
         type: 'about:blank',
         title: 'Not Found',
         status: 404,
-        detail: `No route ${request.method} ${request.url.split('?')[0]}; see /docs`,
-        instance: request.url.split('?')[0],
+        detail: `No route ${request.method} ${path}; see /docs`,
+        instance: path,
         request_id: request.id
       })
-    )
+    })
   },
   { name: 'problem-details' }
 )

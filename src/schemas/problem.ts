@@ -37,6 +37,7 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_USER_UNAVAILABLE: { detail: 'TikTok\'s Research API cannot return information about "hidden_account"', code: 'invalid_params' },
   GW_USER_NOT_FOUND: { detail: 'TikTok has no user "nobody_here"', code: 'invalid_params' },
   GW_EXPORT_NOT_FOUND: { detail: 'No export job "c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11" of yours' },
+  GW_METHOD_NOT_ALLOWED: { detail: 'POST is not a method of /v1/users/tiktok/followers; it has GET, HEAD' },
   GW_REQUEST_TIMEOUT: { detail: 'The request did not arrive in time' },
   GW_BODY_TOO_LARGE: { detail: 'Request body is too large' },
   GW_UNSUPPORTED_MEDIA_TYPE: { detail: 'Send the body as application/json' },
@@ -63,11 +64,11 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_DEADLINE_EXCEEDED: { detail: "No answer within the gateway's 30000 ms deadline; retry shortly" }
 }
 
-/** Kinds of a request Node refuses before any route sees it: listed in the API description, on no route. */
-const CONNECTION_PROBLEMS: readonly FailureKind[] = ['GW_REQUEST_TIMEOUT', 'GW_HEADERS_TOO_LARGE']
+/** Kinds of a request no route takes (Node's parser or the router refuses it): listed in the API description, on no route. */
+const ROUTELESS_PROBLEMS: readonly FailureKind[] = ['GW_METHOD_NOT_ALLOWED', 'GW_REQUEST_TIMEOUT', 'GW_HEADERS_TOO_LARGE']
 
-/** Kinds a page route never answers with: the export jobs' own, a request body's and a connection's. */
-const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED', ...BODY_PROBLEMS, ...CONNECTION_PROBLEMS])
+/** Kinds a page route never answers with: the export jobs' own, a request body's and those of no route. */
+const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED', ...BODY_PROBLEMS, ...ROUTELESS_PROBLEMS])
 
 /** Every kind a route reaching TikTok can answer with. */
 export const ALL_PROBLEMS: readonly FailureKind[] = KINDS.filter((kind) => !NOT_ON_PAGES.has(kind))

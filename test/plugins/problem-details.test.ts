@@ -91,3 +91,37 @@ t.test('a request Node refuses before Fastify sees it (headers too large, not HT
   check(await readAll(client), 408, 'request-timeout')
   t.notOk(logs.some((line) => line.includes(SECRET) || line.includes('rawPacket')), "the refused request's bytes are never logged")
 })
+
+t.test('a method a path does not have is a 405 problem with Allow listing the methods it has; a path with none is still a 404', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t)
+  for (const [method, url, allow] of [
+    ['POST', '/v1/users/tiktok/followers', 'GET, HEAD'],
+    ['DELETE', '/v1/users/tiktok', 'GET, HEAD'],
+    ['PUT', '/v1/exports', 'GET, HEAD, POST'],
+    ['PATCH', '/v1/exports/c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11', 'GET, HEAD, DELETE'],
+    ['POST', '/healthz', 'GET, HEAD']
+  ] as const) {
+    const res = await app.inject({ method, url: `${url}?max_count=5` })
+    t.equal(res.statusCode, 405, `${method} ${url}`)
+    t.equal(res.headers.allow, allow)
+    t.equal(res.headers['content-type'], PROBLEM_JSON)
+    t.match(res.json(), {
+      type: 'urn:tiktok-research-gateway:problem:method-not-allowed',
+      title: 'Method not allowed',
+      status: 405,
+      detail: `${method} is not a method of ${url}; it has ${allow}`,
+      instance: url,
+      request_id: res.headers['x-request-id']
+    })
+  }
+  for (const [method, url] of [
+    ['POST', '/no/such/route'],
+    ['GET', '/docs/static/no-such-file.js']
+  ] as const) {
+    const res = await app.inject({ method, url })
+    t.equal(res.statusCode, 404, `${method} ${url}`)
+    t.equal(res.headers.allow, undefined)
+    t.match(res.json(), { type: 'about:blank', status: 404, request_id: res.headers['x-request-id'] })
+  }
+  t.equal(sandbox.stats.followerCalls, 0)
+})

@@ -258,11 +258,12 @@ t.test('a slow reader holds the export back: pages read from TikTok stay within 
   t.ok(sandbox.stats.followerCalls < 1000, 'far from the whole list')
 })
 
-t.test('HEAD on an export spends nothing: there is no HEAD route to stream the list for a body that is never sent', async (t) => {
+t.test('HEAD on an export spends nothing: there is no HEAD route to stream the list for a body that is never sent (a 405)', async (t) => {
   const { app, sandbox } = await sandboxGateway(t)
   for (const relation of ['followers', 'following']) {
     const res = await app.inject({ method: 'HEAD', url: `/v1/users/many5000/${relation}/export` })
-    t.equal(res.statusCode, 404, relation)
+    t.equal(res.statusCode, 405, relation)
+    t.equal(res.headers.allow, 'GET', 'the export has GET only')
   }
   t.equal(sandbox.stats.followerCalls + sandbox.stats.followingCalls, 0)
 })

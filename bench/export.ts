@@ -1,12 +1,13 @@
 /**
  * Export of a long list: the sandbox in this process, the gateway in a process of its own started
- * as deployed (`node dist/server.js`; `src/server.ts` through tsx in quick mode, where RSS is not
- * the point), this process reading the NDJSON stream as fast as it comes. The gateway's peak RSS is
- * the kernel's high-water mark (VmHWM), reset before each export.
+ * as deployed (`node dist/server.js` with the Node flags of `npm start`; `src/server.ts` through tsx
+ * in quick mode, where RSS is not the point), this process reading the NDJSON stream as fast as it
+ * comes. The gateway's peak RSS is the kernel's high-water mark (VmHWM), reset before each export.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
@@ -27,9 +28,15 @@ export interface ExportRun {
   rssAfterBytes: number
 }
 
+/** The Node flags `npm start` gives the gateway (`exec node <flags> dist/server.js`). */
+export async function deployedNodeFlags(): Promise<string[]> {
+  const { scripts } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  return scripts.start.split(' ').filter((word) => word.startsWith('--'))
+}
+
 /** Starts the gateway and waits for the log line that says where it listens. */
 async function startGateway(compiled: boolean, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const args = compiled ? ['dist/server.js'] : ['--import=tsx', 'src/server.ts']
+  const args = compiled ? [...(await deployedNodeFlags()), 'dist/server.js'] : ['--import=tsx', 'src/server.ts']
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   for await (const line of createInterface({ input: child.stdout })) {
     const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1]
@@ -107,9 +114,10 @@ export async function exportBench({ username, cacheBytes, smallCacheBytes, compi
     const warm = await run(large.child, large.url)
     await stop(large.child)
     const small = await startGateway(compiled, { ...env, CACHE_MAX_BYTES: String(smallCacheBytes) })
+    const smallIdleRssBytes = (await rssOf(small.child.pid ?? NaN)).rss
     const smallCache = await run(small.child, small.url)
     await stop(small.child)
-    return { username, cacheBytes, smallCacheBytes, idleRssBytes, cold, warm, smallCache }
+    return { username, cacheBytes, smallCacheBytes, idleRssBytes, smallIdleRssBytes, cold, warm, smallCache }
   } finally {
     await sandbox.close()
   }

@@ -1,10 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --hit | --memory] [-- --rounds N] [-- --seconds S] [-- --against DIR]`: runs every scenario
+ * `npm run bench [-- --quick] [-- --hit | --memory | --export] [-- --rounds N] [-- --seconds S] [-- --against DIR]`: runs every scenario
  * (or with --hit only the cache hit, the one to iterate on; --against adds the gateway of another
- * checkout, e.g. a `git worktree` of the commit before, to the same alternating run) and prints
- * the results as Markdown.
+ * checkout, e.g. a `git worktree` of the commit before, to the same alternating run; --export only
+ * the exports of lists of 200,000, 1,000,000 and 2,000,000 followers) and prints the results as Markdown.
  */
+import { loadConfig } from '../src/config.js'
 import { cacheHit, memory, runBench, type BenchResults, type VariantFigures } from './bench.js'
+import { deployedNodeFlags, exportBench } from './export.js'
 
 const ratio = (a: number, b: number): string => (a / b).toFixed(2)
 const ms = (value: number): string => value.toFixed(3)
@@ -55,6 +57,28 @@ function replicaSection({ replicas: r }: BenchResults): string[] {
     `Coalescing: ${r.coalescing.requests} concurrent identical cold requests, alternately to A and B: ${r.coalescing.ok} answered 200, ` +
       `${r.coalescing.upstreamCalls} upstream call(s).`,
     ''
+  ]
+}
+
+type ExportResults = BenchResults['export']
+
+/** One row per export run; the idle column is the gateway's RSS before its first export. */
+function exportTable(exports: ExportResults[]): string[] {
+  return [
+    '| list | run | cache | idle RSS MiB | records | complete | seconds | records/s | upstream calls | peak RSS MiB | RSS after MiB |',
+    '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|',
+    ...exports.flatMap((x) =>
+      (
+        [
+          ['cold', x.cacheBytes, x.cold, x.idleRssBytes],
+          ['warm', x.cacheBytes, x.warm, undefined],
+          ['cold, small cache', x.smallCacheBytes, x.smallCache, x.smallIdleRssBytes]
+        ] as const
+      ).map(
+        ([name, cache, run, idle]) =>
+          `| ${x.username} | ${name} | ${mib(cache)} MiB | ${idle === undefined ? '' : mib(idle)} | ${run.records} | ${run.complete} | ${run.seconds.toFixed(1)} | ${Math.round(run.recordsPerSecond)} | ${run.upstreamCalls} | ${mib(run.peakRssBytes)} | ${mib(run.rssAfterBytes)} |`
+      )
+    )
   ]
 }
 
@@ -121,20 +145,9 @@ function format(r: BenchResults): string {
     `## 5. Export: all ${x.cold.records} followers of \`${x.username}\` as NDJSON`,
     '',
     `The gateway in its own process (${r.quick ? '`src/server.ts` through tsx' : '`node dist/server.js`'}), the sandbox and the reader in the bench ` +
-      `process; peak RSS is the gateway's VmHWM, reset before each export. Idle RSS before the first export: ${mib(x.idleRssBytes)} MiB.`,
+      "process; peak RSS is the gateway's VmHWM, reset before each export.",
     '',
-    '| run | cache | records | complete | seconds | records/s | upstream calls | peak RSS MiB | RSS after MiB |',
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|',
-    ...(
-      [
-        ['cold', x.cacheBytes, x.cold],
-        ['warm', x.cacheBytes, x.warm],
-        ['cold, small cache', x.smallCacheBytes, x.smallCache]
-      ] as const
-    ).map(
-      ([name, cache, run]) =>
-        `| ${name} | ${mib(cache)} MiB | ${run.records} | ${run.complete} | ${run.seconds.toFixed(1)} | ${Math.round(run.recordsPerSecond)} | ${run.upstreamCalls} | ${mib(run.peakRssBytes)} | ${mib(run.rssAfterBytes)} |`
-    ),
+    ...exportTable([x]),
     ''
   ]
   return lines.join('\n')
@@ -157,6 +170,23 @@ if (process.argv.includes('--memory')) {
         `${ratio(m.heapAndBuffersGrowthBytes, m.budgetBytes)}x the budget, RSS ${ratio(m.rssGrowthBytes, m.budgetBytes)}x\n`
     )
   }
+} else if (process.argv.includes('--export')) {
+  // The default cache is the headline (peak RSS flat and under 150 MB however long the list); the
+  // 16 MiB cache shows what grows with the list beyond the cache.
+  const cacheBytes = loadConfig({}).cache.maxBytes
+  const exports: ExportResults[] = []
+  for (const followers of options.quick ? [2000] : [200_000, 1_000_000, 2_000_000]) {
+    exports.push(await exportBench({ username: `many${followers}`, cacheBytes, smallCacheBytes: 16 * 1024 * 1024, compiled: !options.quick }))
+  }
+  process.stdout.write(
+    [
+      `Export, ${new Date().toISOString()}, Node ${process.version}, the gateway as ` +
+        (options.quick ? '`tsx src/server.ts`' : `\`node ${[...(await deployedNodeFlags()), 'dist/server.js'].join(' ')}\``),
+      '',
+      ...exportTable(exports),
+      ''
+    ].join('\n')
+  )
 } else if (process.argv.includes('--hit')) {
   const { pageBytes, figures } = await cacheHit(options)
   const gw = variant(figures, 'gateway hit')

@@ -7,16 +7,7 @@ import { MemoryJobStore } from './memory-job-store.js'
 import { MemoryPageStore } from './memory-page-store.js'
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js'
 import type { PageStore } from './page-store.js'
-import { RedisConnection } from './redis.js'
-import { RedisCounterStore } from './redis-counter-store.js'
-import { RedisJobStore } from './redis-job-store.js'
-import { RedisPageStore } from './redis-page-store.js'
-import { RedisRateLimiter } from './redis-rate-limiter.js'
-
-/** How often a replica waiting for another's load looks at Redis again, in case the pub/sub message was lost. */
-const POLL_MS = 100
-/** How long a failed load answers the others: long enough for the waiters of that load, short enough not to hide a recovery. */
-const ERROR_MARKER_MS = 1000
+import type { RedisConnection } from './redis.js'
 
 export interface Stores {
   counters: CounterStore
@@ -53,38 +44,7 @@ export async function openStores({ config, logger, now, onCacheWriteError }: Sto
       close: () => pages.close()
     }
   }
-
-  const connect = (url: string, role: string) =>
-    new RedisConnection({ url, role, connectTimeoutMs: redis.connectTimeoutMs, commandTimeoutMs: redis.commandTimeoutMs, logger })
-  const state = connect(redis.url, 'state')
-  const cache = redis.cacheUrl === undefined ? state : connect(redis.cacheUrl, 'cache')
-  const connections = [...new Set([state, cache])]
-  await Promise.all(connections.map((connection) => connection.ready(redis.connectTimeoutMs)))
-
-  const { upstream } = config
-  const pages = new RedisPageStore({
-    connection: cache,
-    keyPrefix: redis.keyPrefix,
-    memoryMaxBytes: config.cache.maxBytes,
-    redisMaxBytes: redis.cacheMaxBytes,
-    staleMaxMs,
-    // Every attempt timing out, plus a Retry-After waited out: past that the loading replica is gone.
-    lockTtlMs: (upstream.connectTimeoutMs + upstream.timeoutMs) * (upstream.retries + 1) + upstream.retryAfterMaxWaitSeconds * 1000,
-    waitMs: config.requestDeadlineMs,
-    pollMs: POLL_MS,
-    errorTtlMs: ERROR_MARKER_MS,
-    now,
-    onWriteError: onCacheWriteError
-  })
-  return {
-    counters: new RedisCounterStore({ connection: state, keyPrefix: redis.keyPrefix, outageShare: redis.outageBudgetShare, now }),
-    pages,
-    jobs: new RedisJobStore({ redis: state.client, prefix: redis.keyPrefix, retentionMs }),
-    redis: connections,
-    rateLimiter: new RedisRateLimiter({ connection: state, keyPrefix: `${redis.keyPrefix}rate-limit:`, limit: config.rateLimitPerMinute, now }),
-    async close() {
-      await pages.close()
-      await Promise.all(connections.map((connection) => connection.close()))
-    }
-  }
+  // Loaded only when configured: ioredis and the Redis stores cost an in-memory gateway about 4 MiB of RSS.
+  const { openRedisStores } = await import('./redis-stores.js')
+  return openRedisStores({ config, redis, logger, now, onCacheWriteError, staleMaxMs, retentionMs })
 }

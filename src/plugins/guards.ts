@@ -21,10 +21,12 @@ declare module 'fastify' {
 
 const PRESSURE_SAMPLE_MS = 1000
 const kRateDecision = Symbol('rate decision')
+/** A request, with the decision of the entry point that already counted it. */
+type Counted = IncomingMessage & { [kRateDecision]?: RateDecision }
 
 /** A request the fast path of cache hits counted and then passed on: it must not be counted again. */
 export function passOnCounted(raw: IncomingMessage, decision: RateDecision): void {
-  ;(raw as IncomingMessage & { [kRateDecision]?: RateDecision })[kRateDecision] = decision
+  ;(raw as Counted)[kRateDecision] = decision
 }
 
 /** Adds the x-ratelimit-* headers of a decision, for every answer that counted against the limit. */
@@ -53,7 +55,7 @@ export default fp<{ config: Config }>(
     // Synchronous when the decision is at hand: no promise per request.
     app.decorate('limitConsumerRate', (request, reply, done) => {
       const { consumer } = request
-      const decision = (request.raw as IncomingMessage & { [kRateDecision]?: RateDecision })[kRateDecision] ?? limiter.tryTake(consumer)
+      const decision = (request.raw as Counted)[kRateDecision] ?? limiter.tryTake(consumer)
       if (decision !== undefined) {
         done(apply(consumer, reply, decision))
         return

@@ -6,7 +6,7 @@ const MAX_BATCH_CHARS = 64 * 1024
 /**
  * Collects log lines and writes them to `destination` in batches: one write per `flushMs` (or per
  * 64 KB) instead of one per request, which is most of what an access line costs under load (see
- * bench/RESULTS.md). Lines are flushed on the unref'd timer and by `flush()` (the app calls it on
+ * bench/RESULTS.md). Lines are flushed on the timer and by `flush()` (the app calls it on
  * close); once closed, lines go straight through, so nothing logged during shutdown is held back.
  * A `flushMs` of 0 writes every line at once.
  */
@@ -22,7 +22,7 @@ export class LogBatcher implements DestinationStream {
     this.#destination = destination
     this.#flushMs = flushMs
     // One timer for the batcher's life, re-armed with refresh() (which a cleared timer ignores, so it
-    // is never cleared before close): no allocation per line. Its first run finds nothing to write.
+    // is never cleared before close): no allocation per batch. Its first run finds nothing to write.
     this.#timer = setTimeout(() => this.flush(), flushMs).unref()
   }
 
@@ -35,13 +35,15 @@ export class LogBatcher implements DestinationStream {
     if (this.#pending.length >= MAX_BATCH_CHARS) this.flush()
     else if (!this.#scheduled) {
       this.#scheduled = true
-      this.#timer.refresh()
+      // Held (ref'd) only while lines wait, so a process that is otherwise done still writes them.
+      this.#timer.refresh().ref()
     }
   }
 
   /** Writes what is pending now. */
   flush(): void {
     this.#scheduled = false
+    this.#timer.unref()
     if (this.#pending === '') return
     const batch = this.#pending
     this.#pending = ''

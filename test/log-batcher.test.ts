@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process'
 import { Writable } from 'node:stream'
+import { promisify } from 'node:util'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -38,4 +40,11 @@ t.test('a batch is written when its timer fires, without a close', async (t) => 
   t.teardown(() => app.close())
   await app.inject('/healthz')
   t.match(accessLines([await firstWrite]), [{ url: '/healthz', status: 200 }])
+})
+
+t.test('a line still waiting for its batch keeps the process alive until it is written', async (t) => {
+  const script = `import { LogBatcher } from ${JSON.stringify(new URL('../src/log-batcher.ts', import.meta.url).href)}
+new LogBatcher(process.stdout, 200).write('{"msg":"last"}\\n')`
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])
+  t.equal(stdout, '{"msg":"last"}\n')
 })

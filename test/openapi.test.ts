@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { problemKinds } from '../src/errors.js'
 import { OPENAPI_PATH, openApiDocument } from '../src/openapi.js'
+import { PROBLEM_CONTENT_TYPE } from '../src/plugins/problem-details.js'
 import { ALL_PROBLEMS } from '../src/schemas/problem.js'
 import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from './helpers/gateway.js'
 
@@ -176,6 +177,21 @@ t.test('the documented security is what the gateway enforces: public routes say 
   }
   const { app: open } = await sandboxGateway(t)
   t.equal((await open.inject('/metrics')).statusCode, 200, '/metrics is open without METRICS_TOKEN')
+})
+
+t.test('every operation refuses an unknown query parameter with a documented 400 problem, as a typo would be', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  const headers = { authorization: `Bearer ${KEYS.alice}` }
+  const payload = { username: 'tiktok', relation: 'followers', max_records: 1 }
+  const { id } = (await app.inject({ method: 'POST', url: '/v1/exports', headers, payload })).json()
+  for (const { path, method, operation } of operations) {
+    const url = `${path.replace('{username}', 'tiktok').replace('{id}', id)}?unknown=1`
+    const res = await app.inject({ method: method.toUpperCase() as 'GET', url, headers, ...(method === 'post' && { payload }) })
+    t.equal(res.statusCode, 400, `${method} ${path}`)
+    t.equal(res.headers['content-type'], PROBLEM_CONTENT_TYPE, `${method} ${path}`)
+    t.match(res.json(), { type: problemKinds.GW_INVALID_REQUEST.type, detail: "querystring must NOT have additional properties: 'unknown'" }, `${method} ${path}`)
+    t.ok(operation.responses['400'], `${method} ${path} documents its 400`)
+  }
 })
 
 t.test('/openapi.json serves the document, with the followers parameters and the page headers', async (t) => {

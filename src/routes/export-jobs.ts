@@ -17,7 +17,7 @@ const COMMON_PROBLEMS: FailureKind[] = ['GW_UNAUTHORIZED', 'GW_CONSUMER_RATE_LIM
 const EXAMPLE_ID = 'c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11'
 const jobResponse = (description: string) => ({ description, headers: HEADERS, content: { 'application/json': { schema: ref(ExportJob) } } })
 /** Another consumer's job is answered as a missing one: the owner's jobs are nobody else's business. */
-const jobProblems = (instance: string) => problemResponses([...COMMON_PROBLEMS, 'GW_EXPORT_NOT_FOUND'], { instance, rateLimited: true })
+const jobProblems = (instance: string) => problemResponses(['GW_INVALID_REQUEST', ...COMMON_PROBLEMS, 'GW_EXPORT_NOT_FOUND'], { instance, rateLimited: true })
 
 const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const common = { onRequest: app.authenticate, preHandler: app.limitConsumerRate }
@@ -37,6 +37,7 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "already cached cost nothing). Its calls count against the team's budget, yours, and the export jobs' " +
           "(`EXPORT_DAILY_BUDGET`). When a budget or TikTok's quota is spent it pauses and resumes by itself at 00:00 UTC. " +
           'Poll `Location`; read the records at `/v1/exports/{id}/records`.',
+        querystring: NoQuery,
         body: ref(ExportRequest),
         response: {
           202: {
@@ -81,6 +82,7 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['exports'],
         summary: 'An export job: its state and progress',
         params: ExportJobParams,
+        querystring: NoQuery,
         response: { 200: jobResponse('The job'), ...jobProblems(`/v1/exports/${EXAMPLE_ID}`) }
       }
     },
@@ -100,6 +102,7 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'once, in the order TikTok returned them (newest first), streamed from storage; also while the job runs or is ' +
           'paused. Records are kept `EXPORT_RETENTION_SECONDS` after the job ends.',
         params: ExportJobParams,
+        querystring: NoQuery,
         response: {
           200: {
             description: 'The records, one JSON object per line',
@@ -130,6 +133,7 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'Its running work stops (no further TikTok call, whichever replica runs it); the records fetched so far are kept ' +
           'until the job expires. A finished job is left as it is.',
         params: ExportJobParams,
+        querystring: NoQuery,
         response: { 200: jobResponse('The job, cancelled (or as it finished)'), ...jobProblems(`/v1/exports/${EXAMPLE_ID}`) }
       }
     },

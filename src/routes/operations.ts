@@ -28,7 +28,8 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['operations'],
         summary: 'Liveness: the process is up',
         security: [],
-        response: { 200: healthy('The process is up', 'ok') }
+        querystring: NoQuery,
+        response: { 200: healthy('The process is up', 'ok'), ...problemResponses(['GW_INVALID_REQUEST'], { instance: '/healthz' }) }
       }
     },
     async () => ({ status: 'ok' })
@@ -48,7 +49,8 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'readiness reflects the outcome of the last token exchange. While Redis (REDIS_URL) is unavailable: 200 with ' +
           '`status: degraded` and `redis: unavailable`, since every replica shares it and each can still serve.',
         security: [],
-        response: { 200: healthy('Ready', 'ready'), ...problemResponses(['GW_CREDENTIALS_REJECTED'], { instance: '/readyz' }) }
+        querystring: NoQuery,
+        response: { 200: healthy('Ready', 'ready'), ...problemResponses(['GW_INVALID_REQUEST', 'GW_CREDENTIALS_REJECTED'], { instance: '/readyz' }) }
       }
     },
     async () => {

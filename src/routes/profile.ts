@@ -5,7 +5,7 @@ import { UserProfile } from '../schemas/profile.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ref } from '../schemas/named.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
-import { QueryString } from '../schemas/query.js'
+import { NoQuery } from '../schemas/query.js'
 import { replyWithPage } from './page-reply.js'
 
 const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,8 +23,7 @@ const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'every field). Cached `CACHE_TTL_PROFILE_SECONDS` (an hour by default); `X-Cache`, `Age`, `ETag`/`If-None-Match` ' +
           'and stale-if-error as for the followers.',
         params: FollowersParams,
-        // No parameters: a stray one (fields=…) is a 400, not silently ignored.
-        querystring: QueryString({}),
+        querystring: NoQuery,
         response: {
           200: {
             description: 'The profile',

@@ -50,7 +50,7 @@ export function QueryString<T extends TProperties>(properties: T) {
   return Type.Object(properties, { additionalProperties: false, [STRICT_INTEGERS]: true })
 }
 
-/** The query string of a route that takes no parameters: any is refused, as a typo would be on the page routes. */
+/** The query string of every route that takes no parameters: any is refused (a stray `fields=…` or a typo), never silently ignored. */
 export const NoQuery = QueryString({})
 
 /** Unix seconds up to the year 2100: the bound of any cursor TikTok can mean. */

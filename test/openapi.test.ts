@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises'
+import { setTimeout as afterDueTimers } from 'node:timers/promises'
+import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
 import { problemKinds } from '../src/errors.js'
 import { OPENAPI_PATH, openApiDocument } from '../src/openapi.js'
@@ -151,6 +153,36 @@ t.test('the headers a client relies on are documented: X-Request-Id everywhere, 
     const sent = await app.inject({ url: path.replace('{username}', 'tiktok'), headers: { authorization } })
     for (const name of [...documented, 'x-request-id']) t.ok(sent.headers[name] !== undefined, `${path} sends ${name}`)
   }
+})
+
+t.test('x-ratelimit-* are documented on the problems that send them: not on those refused before the count (401, 400, 413, 415, shedding)', async (t) => {
+  const documented = (path: string, method: string, status: number) => committed.paths[path][method].responses[status].headers['x-ratelimit-limit'] !== undefined
+  const check = async (app: FastifyInstance, path: string, request: InjectOptions & { url: string }, status: number) => {
+    const label = `${request.method ?? 'GET'} ${request.url} ${status}`
+    const res = await app.inject(request)
+    t.equal(res.statusCode, status, label)
+    t.equal(documented(path, (request.method ?? 'get').toLowerCase(), status), res.headers['x-ratelimit-limit'] !== undefined, label)
+  }
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' })
+  const alice = { authorization: `Bearer ${KEYS.alice}` }
+  const bob = { authorization: `Bearer ${KEYS.bob}` }
+  await check(app, '/v1/quota', { url: '/v1/quota' }, 401)
+  await check(app, '/v1/quota', { url: '/v1/quota?unknown=1', headers: alice }, 400)
+  await check(app, '/v1/exports/{id}', { url: '/v1/exports/no-such-job?unknown=1', headers: alice }, 400)
+  await check(app, '/v1/exports', { method: 'POST', url: '/v1/exports', headers: alice, payload: { username: 'tiktok' } }, 400)
+  await check(app, '/v1/exports', { method: 'POST', url: '/v1/exports', headers: { ...alice, 'content-type': 'application/json' }, payload: `"${'x'.repeat(2 ** 20)}"` }, 413)
+  await check(app, '/v1/exports', { method: 'POST', url: '/v1/exports', headers: { ...alice, 'content-type': 'text/plain' }, payload: 'tiktok' }, 415)
+  await check(app, '/v1/exports/{id}', { url: '/v1/exports/no-such-job', headers: alice }, 404)
+  await check(app, '/v1/users/{username}/followers', { url: '/v1/users/ghost_user/followers', headers: alice }, 404)
+  await check(app, '/v1/quota', { url: '/v1/quota', headers: alice }, 429)
+
+  const { app: shedding } = await sandboxGateway(t, { GATEWAY_API_KEYS, MAX_EVENT_LOOP_DELAY_MS: '1' })
+  await shedding.ready()
+  // As in test/plugins/guards.test.ts: block the loop past the first sample and the start-up grace, then let the sample run.
+  const until = Date.now() + 1600
+  while (Date.now() < until);
+  await afterDueTimers(0)
+  for (const path of ['/v1/quota', '/v1/exports']) await check(shedding, path, { url: path, headers: bob }, 503)
 })
 
 t.test('the documented security is what the gateway enforces: public routes say security [], the others need a key', async (t) => {

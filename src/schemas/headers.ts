@@ -9,9 +9,14 @@ export const REQUEST_ID_HEADER = {
   })
 }
 
-/** Sent on every answer that counted against the per-consumer limit (after authentication). */
+/** Sent on every answer that counted against the per-consumer limit: after authentication, load shedding and validation. */
 export const RATE_LIMIT_HEADERS = {
-  'x-ratelimit-limit': Type.Integer({ description: 'Requests a minute this consumer may send (RATE_LIMIT_PER_MINUTE)', examples: [600] }),
+  'x-ratelimit-limit': Type.Integer({
+    description:
+      'Requests a minute this consumer may send (RATE_LIMIT_PER_MINUTE). With the two others on every answer that counted against ' +
+      'the limit: not on a request refused before it (no valid key, load shedding, an invalid query or body)',
+    examples: [600]
+  }),
   'x-ratelimit-remaining': Type.Integer({ description: 'Requests left in the current minute', examples: [599] }),
   'x-ratelimit-reset': Type.Integer({ description: 'Seconds until the current minute ends and the count restarts', examples: [60] })
 }

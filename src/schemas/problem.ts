@@ -73,10 +73,16 @@ const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', '
 /** Every kind a route reaching TikTok can answer with. */
 export const ALL_PROBLEMS: readonly FailureKind[] = KINDS.filter((kind) => !NOT_ON_PAGES.has(kind))
 
+/**
+ * Kinds the gateway answers before the per-consumer rate limit counts the request (authentication, load shedding,
+ * the body parser, validation), so without x-ratelimit-* headers.
+ */
+const BEFORE_RATE_LIMIT: ReadonlySet<FailureKind> = new Set(['GW_INVALID_REQUEST', 'GW_UNAUTHORIZED', 'GW_OVERLOADED', ...BODY_PROBLEMS])
+
 export interface ProblemResponseOptions {
   /** The `instance` of the examples: the path of an example request. */
   instance: string
-  /** The route counts requests against the per-consumer rate limit, whose headers then come with every answer but a 401. */
+  /** The route counts requests against the per-consumer rate limit, whose headers then come with the answers after the count. */
   rateLimited?: boolean
 }
 
@@ -85,6 +91,9 @@ export interface ProblemResponseOptions {
  * example per problem type, built from the table in src/errors.ts so that the document cannot drift from it.
  */
 export function problemResponses(kinds: readonly FailureKind[], { instance, rateLimited = false }: ProblemResponseOptions) {
+  // A route that calls TikTok also answers 400 after the count: when TikTok refuses a request the gateway let through.
+  const callsTikTok = kinds.includes('GW_UPSTREAM_ERROR')
+  const counted = (kind: FailureKind) => !BEFORE_RATE_LIMIT.has(kind) || (kind === 'GW_INVALID_REQUEST' && callsTikTok)
   const byStatus = new Map<number, FailureKind[]>()
   for (const kind of kinds) {
     const { status } = problemKinds[kind]
@@ -99,7 +108,7 @@ export function problemResponses(kinds: readonly FailureKind[], { instance, rate
           ...REQUEST_ID_HEADER,
           ...(status === 401 && WWW_AUTHENTICATE_HEADER),
           ...((status === 429 || status === 503) && RETRY_AFTER_HEADER),
-          ...(rateLimited && status !== 401 && RATE_LIMIT_HEADERS)
+          ...(rateLimited && ofStatus.some(counted) && RATE_LIMIT_HEADERS)
         },
         content: {
           'application/problem+json': {

@@ -47,13 +47,16 @@ export default fp<ConsumerAuthOptions>(
     const metricsDigest = metricsToken === undefined ? undefined : digest(metricsToken)
     const anonymous: Consumer = { name: ANONYMOUS, admin: false }
 
+    const consumerOfDigest = (keyDigest: string): Consumer => {
+      const match = known.get(keyDigest)
+      if (match === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
+      return match
+    }
     const consumerOf = (headers: IncomingHttpHeaders): Consumer => {
       const key = presentedKey(headers)
       if (key === undefined && allowAnonymous) return anonymous
       if (key === undefined) throw failure('GW_UNAUTHORIZED', 'Send your consumer key as "Authorization: Bearer <key>" or "X-API-Key: <key>"')
-      const match = known.get(digest(key))
-      if (match === undefined) throw failure('GW_UNAUTHORIZED', 'The consumer key is not one this gateway knows')
-      return match
+      return consumerOfDigest(digest(key))
     }
 
     app.decorate('consumerOf', consumerOf)
@@ -76,10 +79,11 @@ export default fp<ConsumerAuthOptions>(
     // the METRICS_TOKEN scraper and to admin keys. Without METRICS_TOKEN, /metrics stays open with the team's figures.
     app.decorate('authorizeMetrics', async (request: FastifyRequest): Promise<MetricsView> => {
       const key = presentedKey(request.headers)
-      const bearer = request.headers.authorization !== undefined
-      if (key !== undefined && bearer && metricsDigest !== undefined && metricsDigest === digest(key)) return 'consumers'
       if (key !== undefined) {
-        const consumer = consumerOf(request.headers)
+        const keyDigest = digest(key)
+        // The token is a bearer token only; as X-API-Key it is an unknown consumer key.
+        if (request.headers.authorization !== undefined && keyDigest === metricsDigest) return 'consumers'
+        const consumer = consumerOfDigest(keyDigest)
         request.consumer = consumer.name
         if (consumer.admin) return 'consumers'
       }

@@ -6,7 +6,8 @@ import { Exports } from '../services/exports.js'
 import { ExportJobs } from '../services/export-jobs.js'
 import { Pages } from '../services/pages.js'
 import { Quota } from '../services/quota.js'
-import { openStores, type Stores } from '../stores/stores.js'
+import { openStores } from '../stores/open-stores.js'
+import type { Stores } from '../stores/stores.js'
 import { ResearchApi } from '../upstream/research-api.js'
 
 declare module 'fastify' {

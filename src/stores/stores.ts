@@ -2,13 +2,11 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { CounterStore } from './counter-store.js'
 import type { JobStore } from './job-store.js'
-import { MemoryCounterStore } from './memory-counter-store.js'
-import { MemoryJobStore } from './memory-job-store.js'
-import { MemoryPageStore } from './memory-page-store.js'
-import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js'
+import type { RateLimiter } from './rate-limiter.js'
 import type { PageStore } from './page-store.js'
 import type { RedisConnection } from './redis.js'
 
+/** What the gateway keeps, in memory or in Redis: picked by open-stores.ts, the Redis ones built by redis-stores.ts. */
 export interface Stores {
   counters: CounterStore
   pages: PageStore
@@ -26,25 +24,4 @@ export interface StoresOptions {
   logger: FastifyBaseLogger
   now: () => number
   onCacheWriteError: (error: unknown) => void
-}
-
-/** The one place that picks the stores: in process memory, or in Redis when REDIS_URL is set. */
-export async function openStores({ config, logger, now, onCacheWriteError }: StoresOptions): Promise<Stores> {
-  const staleMaxMs = config.cache.staleMaxAgeSeconds * 1000
-  const retentionMs = config.exports.retentionSeconds * 1000
-  const { redis } = config
-  if (redis === undefined) {
-    const pages = new MemoryPageStore(config.cache.maxBytes, staleMaxMs, now)
-    return {
-      counters: new MemoryCounterStore(now),
-      pages,
-      jobs: new MemoryJobStore(retentionMs, now),
-      rateLimiter: new MemoryRateLimiter(config.rateLimitPerMinute, now),
-      redis: [],
-      close: () => pages.close()
-    }
-  }
-  // Loaded only when configured: ioredis and the Redis stores cost an in-memory gateway about 4 MiB of RSS.
-  const { openRedisStores } = await import('./redis-stores.js')
-  return openRedisStores({ config, redis, logger, now, onCacheWriteError, staleMaxMs, retentionMs })
 }

@@ -62,7 +62,7 @@ export default fp<ServicesOptions>(
       now
     })
     app.decorate('pages', pages)
-    app.decorate('exports', new Exports(pages, (outcome) => metrics.cacheRequests.inc({ outcome })))
+    app.decorate('exports', new Exports(pages, (outcome) => metrics.cacheRequest(outcome)))
     const exportJobs = new ExportJobs({
       store: stores.jobs,
       pages,

@@ -42,7 +42,7 @@ export function replyWithPage(
   nextPrefix?: string
 ): undefined | Promise<undefined> {
   if (result instanceof Promise) return result.then((settled) => replyWithPage(app, request, reply, settled, nextPrefix))
-  app.metrics.cacheRequests.inc({ outcome: result.outcome })
+  app.metrics.cacheRequest(result.outcome)
   app.fastHits.remember(request, result.key, nextPrefix)
   reply.headers(pageHeaders(result, nextPrefix))
   // No payload: a serialised `null` would go out as `content-length: 4`, which RFC 9110 forbids on a 304.
@@ -127,7 +127,7 @@ export class FastHits {
     res.writeHead(status, headers).end(status === 200 ? body : undefined)
 
     const ms = performance.now() - started
-    app.metrics.cacheRequests.inc({ outcome: 'hit' })
+    app.metrics.cacheRequest('hit')
     app.metrics.requestServed('GET', alias.route, status, ms / 1000)
     this.#accessLog.write({ reqId, method: 'GET', url: alias.loggedUrl, status, ms, consumer: consumer.name })
     return true

@@ -33,6 +33,8 @@ export class AccessLog extends LogController {
   readonly #now: () => number
   /** pino's base bindings, as it writes them. */
   readonly #base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`
+  /** The `"consumer"` field of each consumer, written once: the configured names are few. */
+  readonly #consumerFields = new Map<string, string>([['', '']])
 
   constructor(level: LogLevel, stream: DestinationStream, now: () => number) {
     super()
@@ -52,9 +54,14 @@ export class AccessLog extends LogController {
 
   write({ reqId, method, url, status, ms, consumer }: AccessEntry): void {
     if (!this.#enabled) return
-    const who = consumer === '' ? '' : `,"consumer":${JSON.stringify(consumer)}`
+    let who = this.#consumerFields.get(consumer)
+    if (who === undefined) {
+      who = `,"consumer":${JSON.stringify(consumer)}`
+      this.#consumerFields.set(consumer, who)
+    }
+    // The id (requestIdOf) and the method (an HTTP token, as Node's parser accepts it) need no escaping.
     this.#stream.write(
-      `{"level":${INFO},"time":${this.#now()}${this.#base},"reqId":${JSON.stringify(reqId)},"method":${JSON.stringify(method)},"url":${JSON.stringify(url)},"status":${status},"ms":${ms}${who},"msg":"request"}\n`
+      `{"level":${INFO},"time":${this.#now()}${this.#base},"reqId":"${reqId}","method":"${method}","url":${JSON.stringify(url)},"status":${status},"ms":${ms}${who},"msg":"request"}\n`
     )
   }
 }

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { failure, problemKindOf, problemKinds, type FailureDetails, type FailureKind } from '../errors.js'
+import { newRequestId } from '../request-id.js'
 import type { Problem } from '../schemas/problem.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8'
@@ -75,7 +75,7 @@ const NOT_HTTP = ['GW_INVALID_REQUEST', 'The request is not valid HTTP/1.1'] as 
 export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   const [kind, detail] = CLIENT_ERRORS.get(error.code ?? '') ?? NOT_HTTP
   const { type, title, status } = problemKinds[kind]
-  const id = randomUUID()
+  const id = newRequestId()
   // Not the error itself: its rawPacket holds the request's bytes, keys included.
   this.log.info({ reqId: id, problem: type, detail, code: error.code, reason: error.message }, title)
   // A reset connection has nobody left to answer.

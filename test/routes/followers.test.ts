@@ -184,5 +184,7 @@ t.test('a caller-supplied X-Request-Id is kept only when it is at most 128 chara
   }
   const empty = await app.inject({ url: '/healthz', headers: { 'x-request-id': '' } })
   t.match(empty.headers['x-request-id'], /^[0-9a-f-]{36}$/)
+  const made = await Promise.all(Array.from({ length: 50 }, () => app.inject('/healthz')))
+  t.equal(new Set(made.map((res) => res.headers['x-request-id'])).size, 50, 'every id the gateway makes is its own')
   t.notOk(logs.some((line) => line.includes('k'.repeat(200)) || line.includes('<script>')), 'a refused id is never logged')
 })

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
+import { LogBatcher } from '../src/log-batcher.js'
 import { loadConfig } from '../src/config.js'
 import { buildGateway } from './helpers/gateway.js'
 
@@ -47,4 +48,20 @@ t.test('a line still waiting for its batch keeps the process alive until it is w
 new LogBatcher(process.stdout, 200).write('{"msg":"last"}\\n')`
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])
   t.equal(stdout, '{"msg":"last"}\n')
+})
+
+t.test('lines of any size and script come out whole and in order, in writes of at most 64 KB but for a line larger alone', async (t) => {
+  const writes: string[] = []
+  const batcher = new LogBatcher({ write: (chunk: string) => void writes.push(chunk) }, 10_000)
+  const lines = Array.from({ length: 2000 }, (_, i) => `{"n":${i},"who":"naïve ✓ 😀 ${'x'.repeat(i % 97)}"}\n`)
+  lines.splice(700, 0, `{"big":"${'é'.repeat(70_000)}"}\n`)
+  for (const line of lines) batcher.write(line)
+  batcher.close()
+  t.equal(writes.join(''), lines.join(''))
+  t.ok(writes.length > 3, 'written in several batches')
+  t.same(
+    writes.filter((chunk) => Buffer.byteLength(chunk) > 64 * 1024),
+    [lines[700]],
+    'only the line larger than a batch is written alone, past 64 KB'
+  )
 })

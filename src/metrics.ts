@@ -34,7 +34,7 @@ interface DurationSeries {
  * rest of its metrics together (see bench/RESULTS.md).
  */
 class RequestDurations extends Histogram<'method' | 'route' | 'status'> {
-  readonly #series = new Map<string, DurationSeries>()
+  readonly #series = new Map<string, DurationSeries[]>()
   readonly #name: string
   readonly #help: string
 
@@ -45,11 +45,14 @@ class RequestDurations extends Histogram<'method' | 'route' | 'status'> {
   }
 
   record(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`
-    let series = this.#series.get(key)
+    // By route first: the route's string is the same object on every request, so no key is built or hashed per call.
+    let ofRoute = this.#series.get(route)
+    if (ofRoute === undefined) this.#series.set(route, (ofRoute = []))
+    let series: DurationSeries | undefined
+    for (const candidate of ofRoute) if (candidate.labels.status === status && candidate.labels.method === method) series = candidate
     if (series === undefined) {
       series = { labels: { method, route, status }, counts: Array<number>(LATENCY_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
-      this.#series.set(key, series)
+      ofRoute.push(series)
     }
     let bucket = 0
     while (bucket < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[bucket] ?? Infinity)) bucket++
@@ -61,7 +64,7 @@ class RequestDurations extends Histogram<'method' | 'route' | 'status'> {
   /** What prom-client renders (and get() splays): the same values its own histogram gives. */
   async getForPromString() {
     const name = this.#name
-    const values = [...this.#series.values()].flatMap(({ labels, counts, sum, count }) => {
+    const values = [...this.#series.values()].flat().flatMap(({ labels, counts, sum, count }) => {
       let cumulative = 0
       return [
         ...LATENCY_BUCKETS.map((le, i) => ({ labels: { le }, sharedLabels: labels, value: (cumulative += counts[i] ?? 0), metricName: `${name}_bucket` })),

@@ -208,7 +208,7 @@ async function get(url: string, dispatcher: Agent): Promise<{ status: number; ca
  * (L1, in process memory), a hit from Redis (L2: loaded through A, first asked of B), and N
  * identical cold requests spread over both replicas.
  */
-async function replicas(opts: BenchOptions) {
+export async function replicas(opts: BenchOptions) {
   const { rounds, seconds, coalesced, l2Pages } = settings(opts)
   const prefix = `bench-${randomBytes(4).toString('hex')}:`
   if (!(await deleteKeys(prefix))) return { skipped: `no Redis answers at ${BENCH_REDIS_URL}` }

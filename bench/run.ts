@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --hit | --memory | --export] [-- --rounds N] [-- --seconds S] [-- --against DIR]`: runs every scenario
+ * `npm run bench [-- --quick] [-- --hit | --memory | --export | --replicas] [-- --rounds N] [-- --seconds S] [-- --against DIR]`: runs every scenario
  * (or with --hit only the cache hit, the one to iterate on; --against adds the gateway of another
  * checkout, e.g. a `git worktree` of the commit before, to the same alternating run; --export only
- * the exports of lists of 200,000, 1,000,000 and 2,000,000 followers) and prints the results as Markdown.
+ * the exports of lists of 200,000, 1,000,000 and 2,000,000 followers; --replicas only the two replicas
+ * on Redis) and prints the results as Markdown.
  */
 import { loadConfig } from '../src/config.js'
-import { cacheHit, memory, runBench, type BenchResults, type VariantFigures } from './bench.js'
+import { cacheHit, memory, replicas, runBench, type BenchResults, type VariantFigures } from './bench.js'
 import { deployedNodeFlags, exportBench } from './export.js'
 
 const ratio = (a: number, b: number): string => (a / b).toFixed(2)
@@ -30,7 +31,7 @@ function variant(figures: Record<string, VariantFigures>, name: string): Variant
   return found
 }
 
-function replicaSummary({ replicas: r }: BenchResults): string[] {
+function replicaSummary(r: BenchResults['replicas']): string[] {
   if ('skipped' in r) return [`| replicas on Redis | skipped: ${r.skipped} | | |`]
   const memory = variant(r.l1, 'one replica, in memory')
   const redis = variant(r.l1, 'replica A on Redis')
@@ -41,7 +42,7 @@ function replicaSummary({ replicas: r }: BenchResults): string[] {
   ]
 }
 
-function replicaSection({ replicas: r }: BenchResults): string[] {
+function replicaSection(r: BenchResults['replicas']): string[] {
   if ('skipped' in r) return ['## 3b. Two replicas on Redis', '', `Skipped: ${r.skipped}.`, '']
   return [
     '## 3b. Two replicas on Redis',
@@ -108,7 +109,7 @@ function format(r: BenchResults): string {
     `| cold miss | added latency at p99 | ${ms(cold.gateway.p99 - cold.direct.p99)} ms | |`,
     `| coalescing | upstream calls for ${r.coalescing.requests} concurrent identical cold requests | ${r.coalescing.upstreamCalls} | 1 |`,
     `| coalescing | token exchanges | ${r.coalescing.tokenExchanges} | 1 |`,
-    ...replicaSummary(r),
+    ...replicaSummary(r.replicas),
     ...r.memory.map(
       (m) => `| memory | heap + buffers growth / cache budget, max_count=${m.maxCount} | ${ratio(m.heapAndBuffersGrowthBytes, m.budgetBytes)} | <= 1.05 |`
     ),
@@ -132,7 +133,7 @@ function format(r: BenchResults): string {
     `${r.coalescing.requests} concurrent identical cold requests over real sockets: ${r.coalescing.ok} answered 200, ` +
       `${r.coalescing.upstreamCalls} upstream call(s), ${r.coalescing.tokenExchanges} token exchange(s).`,
     '',
-    ...replicaSection(r),
+    ...replicaSection(r.replicas),
     '## 4. Memory (the gateway process, after a full GC)',
     '',
     '| max_count | page bytes | budget MiB | pages requested (1.5x budget) | heap + buffers growth MiB | RSS growth MiB |',
@@ -187,6 +188,9 @@ if (process.argv.includes('--memory')) {
       ''
     ].join('\n')
   )
+} else if (process.argv.includes('--replicas')) {
+  const r = await replicas(options)
+  process.stdout.write([...replicaSection(r), '| scenario | measure | value | target |', '|---|---|---:|---|', ...replicaSummary(r), ''].join('\n'))
 } else if (process.argv.includes('--hit')) {
   const { pageBytes, figures } = await cacheHit(options)
   const gw = variant(figures, 'gateway hit')

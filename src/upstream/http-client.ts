@@ -58,14 +58,11 @@ export class HttpClient {
     const started = performance.now()
     // Headers carry the bearer token: the logger's redaction paths hide it.
     log.trace({ upstream: endpoint, path, headers }, 'upstream request')
+    // A timer cleared when the call ends: AbortSignal.timeout() would hold its timer and signal until a full GC.
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(new DOMException('The upstream call timed out', 'TimeoutError')), timeoutMs)
     try {
-      const response = await request(baseUrl + path, {
-        method: 'POST',
-        headers,
-        body,
-        dispatcher: this.#dispatcher,
-        signal: AbortSignal.timeout(timeoutMs)
-      })
+      const response = await request(baseUrl + path, { method: 'POST', headers, body, dispatcher: this.#dispatcher, signal: deadline.signal })
       const text = await this.#readBody(response.body, response.headers)
       const status = response.statusCode
       const ms = elapsedMs(started)
@@ -78,6 +75,8 @@ export class HttpClient {
       onCall?.({ endpoint, outcome: mapped.code, seconds: ms / 1000 })
       log.warn({ upstream: endpoint, ms, err: mapped.cause ?? mapped }, 'upstream call failed')
       throw mapped
+    } finally {
+      clearTimeout(timer)
     }
   }
 

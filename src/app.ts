@@ -79,9 +79,18 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(services, { config, dispatcher, now })
   await app.register(guards, { config })
   app.decorate('fastHits', new FastHits(app, logging.logController))
+  // Once closing, answers to in-flight requests end their connections (a kept-alive socket would
+  // otherwise hold server.close() open until the client drops it); fresh hits then take the routed
+  // path too, which does so.
+  let closing = false
   app.addHook('preClose', (done) => {
+    closing = true
     app.fastHits.close()
     done()
+  })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
   await app.register(operationsRoutes)
   await app.register(followersRoutes)

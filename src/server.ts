@@ -28,16 +28,6 @@ if (sandbox) {
   )
 }
 
-// Once closing, answers to in-flight requests end their connections: a kept-alive socket would
-// otherwise hold server.close() open until the client drops it.
-let closing = false
-app.addHook('preClose', async () => {
-  closing = true
-})
-app.addHook('onSend', async (_request, reply) => {
-  if (closing) reply.header('connection', 'close')
-})
-
 // Every request ends by its deadline (answered, or a 504 problem), so the grace period covers the
 // deadline plus time to write the last answers and close the upstream connections and stores.
 const graceMs = config.requestDeadlineMs + SHUTDOWN_MARGIN_MS

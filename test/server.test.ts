@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { Agent, request } from 'undici'
 import { SANDBOX_CREDENTIALS } from '../src/config.js'
 import { startSandbox } from '../src/sandbox/sandbox.js'
+import { sandboxGateway } from './helpers/gateway.js'
 
 // Each test starts a real process: on a loaded machine the file outlives tap's default 30 s.
 t.setTimeout(120_000)
@@ -118,4 +120,19 @@ t.test('SIGTERM while an upstream call hangs past its caller: the call is aborte
   server.child.kill('SIGTERM')
   const [code] = await server.exited
   t.equal(code, 0)
+})
+
+t.test('a request answered while the app closes ends its kept-alive connection, so the close does not wait for the client', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' }, { faults: { latencyMs: 300 } })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const agent = new Agent({ keepAliveTimeout: 60_000 })
+  t.teardown(() => agent.close())
+  const inFlight = request(`${base}/v1/users/closing/followers`, { dispatcher: agent })
+  await once(sandbox.events, 'followers')
+  const closed = app.close()
+  const res = await inFlight
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers.connection, 'close')
+  await res.body.dump()
+  await closed
 })

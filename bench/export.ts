@@ -28,16 +28,31 @@ export interface ExportRun {
   rssAfterBytes: number
 }
 
-/** The Node flags `npm start` gives the gateway (`exec node <flags> dist/server.js`). */
-export async function deployedNodeFlags(): Promise<string[]> {
+/** The words of `npm start` (`export NAME=value && exec node <flags> dist/server.js`). */
+async function startWords(): Promise<string[]> {
   const { scripts } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
-  return scripts.start.split(' ').filter((word) => word.startsWith('--'))
+  return scripts.start.split(' ')
+}
+
+/** The Node flags `npm start` gives the gateway. */
+export async function deployedNodeFlags(): Promise<string[]> {
+  return (await startWords()).filter((word) => word.startsWith('--'))
+}
+
+/** The environment variables `npm start` exports for the gateway (the C library's, which Node cannot set itself). */
+export async function deployedEnv(): Promise<Record<string, string>> {
+  const pairs = (await startWords()).flatMap((word): Array<[string, string]> => {
+    const [, name, value] = /^([A-Z_]+)=(.*)$/.exec(word) ?? []
+    return name === undefined || value === undefined ? [] : [[name, value]]
+  })
+  return Object.fromEntries(pairs)
 }
 
 /** Starts the gateway and waits for the log line that says where it listens. */
 async function startGateway(compiled: boolean, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
   const args = compiled ? [...(await deployedNodeFlags()), 'dist/server.js'] : ['--import=tsx', 'src/server.ts']
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const deployed = compiled ? await deployedEnv() : {}
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...deployed, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   for await (const line of createInterface({ input: child.stdout })) {
     const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1]
     if (url !== undefined) {

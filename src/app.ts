@@ -1,4 +1,5 @@
-import { createServer } from 'node:http'
+import { createServer, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import pino, { type DestinationStream } from 'pino'
@@ -35,6 +36,12 @@ export interface AppOptions {
 }
 
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
+  // Once closing, answers to in-flight requests end their connections (a kept-alive socket would
+  // otherwise hold server.close() open until the client drops it); fresh hits then take the routed
+  // path too, which does so.
+  let closing = false
+  /** Open connections, for the close to end those with no answer under way (see preClose). */
+  const connections = new Set<Socket>()
   const logs = new LogBatcher(logStream ?? pino.destination({ dest: 1, sync: false }), config.logFlushMs)
   const logging = loggingOptions(config.logLevel, logs, now)
   const app = Fastify({
@@ -49,6 +56,14 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
       server.keepAliveTimeout = keepAliveTimeout
       server.requestTimeout = requestTimeout
       server.setTimeout(connectionTimeout)
+      server.on('connection', (socket: Socket) => {
+        if (closing) {
+          socket.destroy()
+          return
+        }
+        connections.add(socket)
+        socket.once('close', () => connections.delete(socket))
+      })
       return server
     },
     requestIdHeader: false,
@@ -79,13 +94,16 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(services, { config, dispatcher, now })
   await app.register(guards, { config })
   app.decorate('fastHits', new FastHits(app, logging.logController))
-  // Once closing, answers to in-flight requests end their connections (a kept-alive socket would
-  // otherwise hold server.close() open until the client drops it); fresh hits then take the routed
-  // path too, which does so.
-  let closing = false
   app.addHook('preClose', (done) => {
     closing = true
     app.fastHits.close()
+    // Node's closeIdleConnections() (Fastify's, on close) spares a connection that has sent no request,
+    // or part of one, until its headers timeout (60 s, past the grace period). Like Node, a connection
+    // whose answer is under way is the one whose socket holds an unfinished response.
+    for (const socket of connections) {
+      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+      if (!response || response.writableFinished) socket.destroy()
+    }
     done()
   })
   app.addHook('onSend', (_request, reply, payload, done) => {

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process'
+import { connect, type AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
@@ -135,4 +137,21 @@ t.test('a request answered while the app closes ends its kept-alive connection, 
   t.equal(res.headers.connection, 'close')
   await res.body.dump()
   await closed
+})
+
+t.test('a connection that has sent no request, or only part of one, does not hold the close open', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  // A load balancer's pre-opened connection, and a client stalled mid-headers.
+  const sockets = await Promise.all(['', 'GET /healthz HTTP/1.1\r\nHost: x\r\n'].map(async (sent) => {
+    const socket = connect(port, '127.0.0.1').on('error', () => {})
+    await once(socket, 'connect')
+    socket.write(sent)
+    return socket
+  }))
+  t.teardown(() => sockets.forEach((socket) => socket.destroy()))
+  // Without the fix the close waits for Node's headers timeout (60 s), past the grace period.
+  const closedInTime = await Promise.race([app.close().then(() => true), sleep(5_000, false)])
+  t.ok(closedInTime, 'app.close() resolved within 5 s')
 })

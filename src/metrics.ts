@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type HistogramConfiguration } from 'prom-client'
 import { EXPORT_STATES, type ExportState } from './schemas/export-jobs.js'
 import type { QuotaReport } from './schemas/quota.js'
+import type { CacheOutcome } from './stores/page-store.js'
 import type { RedisConnection } from './stores/redis.js'
 import type { BreakerState } from './upstream/circuit-breaker.js'
 import type { UpstreamCall } from './upstream/http-client.js'
@@ -16,8 +17,6 @@ export interface MetricsSources {
 
 const BREAKER_STATES: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
-const CACHE_OUTCOMES = ['hit', 'miss', 'coalesced', 'stale'] as const
-export type CacheOutcome = (typeof CACHE_OUTCOMES)[number]
 
 /** One series of request durations: counts per bucket (not yet cumulative; the last one past every bound), sum and count. */
 interface DurationSeries {
@@ -142,7 +141,7 @@ export class Metrics {
       registers: this.#everyView,
       collect() {
         this.reset()
-        for (const outcome of CACHE_OUTCOMES) if (outcomes[outcome] > 0) this.inc({ outcome }, outcomes[outcome])
+        for (const [outcome, count] of Object.entries(outcomes)) if (count > 0) this.inc({ outcome }, count)
       }
     })
     const quotaGauge = (view: MetricsView, name: string, help: string, field: 'used' | 'remaining') =>

@@ -28,31 +28,25 @@ export interface ExportRun {
   rssAfterBytes: number
 }
 
-/** The words of `npm start` (`export NAME=value && exec node <flags> dist/server.js`). */
-async function startWords(): Promise<string[]> {
+/**
+ * How `npm start` runs the gateway (`export NAME=value && exec node <flags> dist/server.js`): its Node
+ * flags, and the environment variables it exports (the C library's, which Node cannot set itself).
+ */
+export async function deployedRuntime(): Promise<{ flags: string[]; env: Record<string, string> }> {
   const { scripts } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
-  return scripts.start.split(' ')
-}
-
-/** The Node flags `npm start` gives the gateway. */
-export async function deployedNodeFlags(): Promise<string[]> {
-  return (await startWords()).filter((word) => word.startsWith('--'))
-}
-
-/** The environment variables `npm start` exports for the gateway (the C library's, which Node cannot set itself). */
-export async function deployedEnv(): Promise<Record<string, string>> {
-  const pairs = (await startWords()).flatMap((word): Array<[string, string]> => {
+  const words = scripts.start.split(' ')
+  const env = words.flatMap((word): Array<[string, string]> => {
     const [, name, value] = /^([A-Z_]+)=(.*)$/.exec(word) ?? []
     return name === undefined || value === undefined ? [] : [[name, value]]
   })
-  return Object.fromEntries(pairs)
+  return { flags: words.filter((word) => word.startsWith('--')), env: Object.fromEntries(env) }
 }
 
 /** Starts the gateway and waits for the log line that says where it listens. */
 async function startGateway(compiled: boolean, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const args = compiled ? [...(await deployedNodeFlags()), 'dist/server.js'] : ['--import=tsx', 'src/server.ts']
-  const deployed = compiled ? await deployedEnv() : {}
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...deployed, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const deployed = compiled ? await deployedRuntime() : { flags: [], env: {} }
+  const args = compiled ? [...deployed.flags, 'dist/server.js'] : ['--import=tsx', 'src/server.ts']
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...deployed.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   for await (const line of createInterface({ input: child.stdout })) {
     const url = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1]
     if (url !== undefined) {

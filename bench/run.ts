@@ -7,7 +7,7 @@
  */
 import { loadConfig } from '../src/config.js'
 import { cacheHit, memory, replicas, runBench, type BenchResults, type VariantFigures } from './bench.js'
-import { deployedNodeFlags, exportBench } from './export.js'
+import { deployedRuntime, exportBench } from './export.js'
 
 const ratio = (a: number, b: number): string => (a / b).toFixed(2)
 const ms = (value: number): string => value.toFixed(3)
@@ -183,7 +183,7 @@ if (process.argv.includes('--memory')) {
   process.stdout.write(
     [
       `Export, ${new Date().toISOString()}, Node ${process.version}, the gateway as ` +
-        (options.quick ? '`tsx src/server.ts`' : `\`node ${[...(await deployedNodeFlags()), 'dist/server.js'].join(' ')}\``),
+        (options.quick ? '`tsx src/server.ts`' : `\`node ${[...(await deployedRuntime()).flags, 'dist/server.js'].join(' ')}\``),
       '',
       ...exportTable(exports),
       ''

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SANDBOX_CREDENTIALS } from '../src/config.js'
 import { startSandbox, type Faults } from '../src/sandbox/sandbox.js'
-import { deployedEnv, deployedNodeFlags } from './export.js'
+import { deployedRuntime } from './export.js'
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url))
 
@@ -42,15 +42,16 @@ export async function startServer(
   options: { env?: NodeJS.ProcessEnv; body?: Buffer; checkout?: string } = {}
 ): Promise<ServerProcess> {
   const script = options.checkout === undefined ? SERVER : join(options.checkout, 'bench', 'server.ts')
+  const deployed = await deployedRuntime()
   // Every server runs as the gateway is deployed (the Node flags and C library settings of `npm start`), baselines too, so that ratios compare code, not runtimes.
   const child = fork(script, [variant, JSON.stringify({ env: options.env, body: options.body?.toString('base64') })], {
     execArgv: [
       '--import=tsx',
       '--expose-gc',
-      ...(await deployedNodeFlags()),
+      ...deployed.flags,
       ...(process.env.BENCH_SERVER_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROF_DIR}`] : [])
     ],
-    env: { ...process.env, ...(await deployedEnv()) },
+    env: { ...process.env, ...deployed.env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
   const exited = once(child, 'exit')

@@ -260,8 +260,7 @@ export async function replicas(opts: BenchOptions) {
 
 /**
  * The server's memory once a full GC no longer frees anything: objects that only a finalizer
- * releases (AbortSignal.timeout's timers) go on a GC after the finalizer ran, in a later turn of
- * the server's event loop.
+ * releases go on a GC after the finalizer ran, in a later turn of the server's event loop.
  */
 async function settledMemory(server: ServerProcess): Promise<NodeJS.MemoryUsage> {
   let last = await server.memory()

@@ -15,7 +15,7 @@ const EnvSchema = Type.Object({
   GATEWAY_API_KEYS: Type.String({ default: '' }),
   GATEWAY_ALLOW_ANONYMOUS: Type.Boolean({ default: false }),
   // The gateway's whole RSS stays under 150 MB with this much cache (the README's table says why).
-  CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 16 * 1024 * 1024 }),
+  CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 12 * 1024 * 1024 }),
   CACHE_TTL_LATEST_SECONDS: Type.Integer({ minimum: 1, default: 300 }),
   CACHE_TTL_HISTORY_SECONDS: Type.Integer({ minimum: 1, default: 86400 }),
   CACHE_TTL_PROFILE_SECONDS: Type.Integer({ minimum: 1, default: 3600 }),

@@ -13,7 +13,7 @@ t.test('no credentials outside production runs the sandbox with anonymous access
     logLevel: 'info',
     logFlushMs: 50,
     upstream: { baseUrl: 'https://open.tiktokapis.com' },
-    cache: { maxBytes: 16 * 1024 * 1024, ttlLatestSeconds: 300, ttlHistorySeconds: 86400 }
+    cache: { maxBytes: 12 * 1024 * 1024, ttlLatestSeconds: 300, ttlHistorySeconds: 86400 }
   })
 })
 

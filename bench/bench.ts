@@ -16,7 +16,7 @@ import { loadConfig, SANDBOX_CREDENTIALS } from '../src/config.js'
 import { startSandbox } from '../src/sandbox/sandbox.js'
 import { exportBench } from './export.js'
 import type { LoadResult, LoadSpec } from './load.js'
-import { AUTH, startGateway, startServer, startStack, type ServerProcess } from './stack.js'
+import { AUTH, onLoadCore, startGateway, startServer, startStack, type ServerProcess } from './stack.js'
 
 export interface BenchOptions {
   quick: boolean
@@ -39,7 +39,7 @@ function settings({ quick, rounds, seconds }: BenchOptions) {
 /** Runs autocannon in a child process. */
 export function load(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', LOAD, JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(...onLoadCore(process.execPath, ['--import=tsx', LOAD, JSON.stringify(spec)]), { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (chunk) => (out += chunk))
     child.on('error', reject)

@@ -3,8 +3,9 @@
  * this process, the load generator in another (bench/load.ts). The orchestrator only waits while
  * load runs, so each of the three busy parties has its own event loop.
  */
-import { fork } from 'node:child_process'
+import { execFileSync, fork, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SANDBOX_CREDENTIALS } from '../src/config.js'
@@ -18,6 +19,19 @@ export type ServerRequest = 'cpu' | 'memory' | 'close'
 
 export const CONSUMER_KEY = 'bench-consumer-key-0123456789'
 export const AUTH = { authorization: `Bearer ${CONSUMER_KEY}` }
+
+/**
+ * With two cores or more, the load generator runs on the first and every server on the last
+ * (`taskset`, util-linux): neither then takes the other's CPU, and a server's throughput follows its
+ * own cost instead of the scheduler's placement (unpinned, bare Fastify's rounds ranged 40-85k req/s).
+ */
+const LAST_CORE = availableParallelism() - 1
+const PINNED = LAST_CORE > 0 && spawnSync('taskset', ['--version']).status === 0
+
+/** `command args` as run on the load generator's core. */
+export function onLoadCore(command: string, args: string[]): [string, string[]] {
+  return PINNED ? ['taskset', ['--cpu-list', '0', command, ...args]] : [command, args]
+}
 
 /** Budgets and rate limits high enough, and no load shedding, so that the load measures the gateway, not its guards. */
 const UNLIMITED = {
@@ -54,6 +68,8 @@ export async function startServer(
     env: { ...process.env, ...deployed.env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc']
   })
+  // Every thread the server has now; the ones it starts later inherit the core.
+  if (PINNED && child.pid !== undefined) execFileSync('taskset', ['--all-tasks', '--pid', '--cpu-list', String(LAST_CORE), String(child.pid)], { stdio: 'ignore' })
   const exited = once(child, 'exit')
   const reply = <K extends string>(key: K) =>
     new Promise<Record<K, unknown>>((resolve, reject) => {

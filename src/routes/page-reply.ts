@@ -58,7 +58,8 @@ interface Alias {
   key: string
   /** The route's path pattern, the metrics' label. */
   route: string
-  loggedUrl: string
+  /** The URL as the access line writes it, as a JSON string. */
+  loggedUrlJson: string
   nextPrefix: string | undefined
 }
 
@@ -87,7 +88,7 @@ export class FastHits {
   /** Called by the routed path when it answered a GET with a page. */
   remember(request: FastifyRequest, key: string, nextPrefix: string | undefined): void {
     if (request.method !== 'GET' || this.#aliases.has(request.url)) return
-    this.#aliases.set(request.url, { key, route: request.routeOptions.url ?? '', loggedUrl: loggedUrl(request), nextPrefix })
+    this.#aliases.set(request.url, { key, route: request.routeOptions.url ?? '', loggedUrlJson: JSON.stringify(loggedUrl(request)), nextPrefix })
   }
 
   /** Once the app closes, answers go through Fastify, which ends their connections. */
@@ -129,7 +130,7 @@ export class FastHits {
     const ms = performance.now() - started
     app.metrics.cacheRequest('hit')
     app.metrics.requestServed('GET', alias.route, status, ms / 1000)
-    this.#accessLog.write({ reqId, method: 'GET', url: alias.loggedUrl, status, ms, consumer: consumer.name })
+    this.#accessLog.write({ reqId, method: 'GET', urlJson: alias.loggedUrlJson, status, ms, consumer: consumer.name })
     return true
   }
 }

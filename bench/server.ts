@@ -14,7 +14,7 @@ import { LogBatcher } from '../src/log-batcher.js'
 import type { ServerRequest, ServerVariant } from './stack.js'
 
 const variant = process.argv[2] as ServerVariant
-const options = JSON.parse(process.argv[3] ?? '{}') as { env?: NodeJS.ProcessEnv; body?: string }
+const options = JSON.parse(process.argv[3] ?? '{}') as { env?: NodeJS.ProcessEnv; body?: string; headers?: Record<string, string> }
 
 /** As deployed, minus the terminal: log lines are written, to /dev/null. */
 const devNull = () => pino.destination({ dest: '/dev/null', sync: false })
@@ -25,7 +25,9 @@ async function build(): Promise<FastifyInstance> {
   // The logged baseline writes the gateway's own access line (same logger, same ids, same batches at the default LOG_FLUSH_MS), nothing else.
   const logged = () => loggingOptions('info', new LogBatcher(devNull(), loadConfig({}).logFlushMs))
   const bare = variant === 'bare-logged' ? Fastify({ ...logged(), genReqId: () => randomUUID() }) : Fastify({ logger: false })
-  bare.get('/page', (_request, reply) => reply.type('application/json; charset=utf-8').send(bytes))
+  // bare-headers: fixed copies of the headers a gateway hit sends, so that their own cost (Node's per-header work) is measured apart.
+  const headers = variant === 'bare-headers' ? (options.headers ?? {}) : {}
+  bare.get('/page', (_request, reply) => reply.headers(headers).type('application/json; charset=utf-8').send(bytes))
   return bare
 }
 

@@ -14,7 +14,7 @@ import { deployedRuntime } from './export.js'
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url))
 
-export type ServerVariant = 'gateway' | 'bare' | 'bare-logged'
+export type ServerVariant = 'gateway' | 'bare' | 'bare-logged' | 'bare-headers'
 export type ServerRequest = 'cpu' | 'memory' | 'close'
 
 export const CONSUMER_KEY = 'bench-consumer-key-0123456789'
@@ -53,12 +53,12 @@ export interface ServerProcess {
 /** `checkout`: another clone of the project whose bench/server.ts to run (a before/after comparison in one run). */
 export async function startServer(
   variant: ServerVariant,
-  options: { env?: NodeJS.ProcessEnv; body?: Buffer; checkout?: string } = {}
+  options: { env?: NodeJS.ProcessEnv; body?: Buffer; headers?: Record<string, string>; checkout?: string } = {}
 ): Promise<ServerProcess> {
   const script = options.checkout === undefined ? SERVER : join(options.checkout, 'bench', 'server.ts')
   const deployed = await deployedRuntime()
   // Every server runs as the gateway is deployed (the Node flags and C library settings of `npm start`), baselines too, so that ratios compare code, not runtimes.
-  const child = fork(script, [variant, JSON.stringify({ env: options.env, body: options.body?.toString('base64') })], {
+  const child = fork(script, [variant, JSON.stringify({ env: options.env, body: options.body?.toString('base64'), headers: options.headers })], {
     execArgv: [
       '--import=tsx',
       '--expose-gc',

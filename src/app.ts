@@ -38,7 +38,7 @@ export interface AppOptions {
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
   // Once closing, answers to in-flight requests end their connections (a kept-alive socket would
   // otherwise hold server.close() open until the client drops it); fresh hits then take the routed
-  // path too, which does so.
+  // path too, whose onSend hook does so.
   let closing = false
   /** Open connections, for the close to end those with no answer under way (see preClose). */
   const connections = new Set<Socket>()
@@ -49,7 +49,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     // Fresh cache hits are answered before Fastify's router (see FastHits); app.inject() always takes the routed path.
     serverFactory: (handler, options) => {
       const server = createServer((req, res) => {
-        if (!app.fastHits.serve(req, res)) handler(req, res)
+        if (closing || !app.fastHits.serve(req, res)) handler(req, res)
       })
       // What Fastify sets on a server it creates itself (it has filled in its defaults by now).
       const { keepAliveTimeout, requestTimeout, connectionTimeout } = options as Record<'keepAliveTimeout' | 'requestTimeout' | 'connectionTimeout', number>
@@ -66,6 +66,9 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
       })
       return server
     },
+    // A request that reaches a connection kept through the close (one whose answer was under way) is
+    // answered as usual, and its Connection: close ends the connection, rather than Fastify's own 503 in its own format.
+    return503OnClosing: false,
     requestIdHeader: false,
     genReqId: requestIdOf,
     frameworkErrors,
@@ -96,7 +99,6 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   app.decorate('fastHits', new FastHits(app, logging.logController))
   app.addHook('preClose', (done) => {
     closing = true
-    app.fastHits.close()
     // Node's closeIdleConnections() (Fastify's, on close) spares a connection that has sent no request,
     // or part of one, until its headers timeout (60 s, past the grace period). Like Node, a connection
     // whose answer is under way is the one whose socket holds an unfinished response.

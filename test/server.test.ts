@@ -139,6 +139,27 @@ t.test('a request answered while the app closes ends its kept-alive connection, 
   await closed
 })
 
+t.test('a fresh hit asked on a connection kept through the close (an export under way) ends that connection too', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' }, { faults: { latencyMs: 20 } })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  // One connection, kept alive: the export and the hit after it share it.
+  const agent = new Agent({ keepAliveTimeout: 60_000, connections: 1 })
+  t.teardown(() => agent.close())
+  const hit = `${base}/v1/users/hot/followers`
+  await (await request(hit, { dispatcher: agent })).body.dump()
+  t.equal((await request(hit, { dispatcher: agent })).headers['x-cache'], 'HIT', 'the URL is remembered and its page fresh')
+
+  const exporting = await request(`${base}/v1/users/many2000/followers/export`, { dispatcher: agent })
+  const closed = app.close()
+  t.equal(exporting.headers.connection, 'keep-alive', 'the export answered before the close began')
+  t.match(await exporting.body.text(), /"complete":true/)
+  const res = await request(hit, { dispatcher: agent })
+  t.equal(res.statusCode, 200, 'answered as usual')
+  t.equal(res.headers.connection, 'close', 'and the connection ends with it')
+  await res.body.dump()
+  await closed
+})
+
 t.test('a connection that has sent no request, or only part of one, does not hold the close open', async (t) => {
   const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' })
   await app.listen({ host: '127.0.0.1', port: 0 })

@@ -78,7 +78,6 @@ export class FastHits {
   readonly #app: FastifyInstance
   readonly #accessLog: AccessLog
   readonly #aliases = new LRUCache<string, Alias>({ max: ALIASES })
-  #open = true
 
   constructor(app: FastifyInstance, accessLog: AccessLog) {
     this.#app = app
@@ -91,15 +90,10 @@ export class FastHits {
     this.#aliases.set(request.url, { key, route: request.routeOptions.url ?? '', loggedUrlJson: JSON.stringify(loggedUrl(request)), nextPrefix })
   }
 
-  /** Once the app closes, answers go through Fastify, which ends their connections. */
-  close(): void {
-    this.#open = false
-  }
-
   /** Answers `req` if it is a fresh hit on a remembered URL; false leaves it to Fastify. */
   serve(req: IncomingMessage, res: ServerResponse): boolean {
     const started = performance.now()
-    const alias = req.method === 'GET' && this.#open && req.url !== undefined ? this.#aliases.get(req.url) : undefined
+    const alias = req.method === 'GET' && req.url !== undefined ? this.#aliases.get(req.url) : undefined
     if (alias === undefined) return false
     const app = this.#app
     const result = app.pages.peekFresh(alias.key)

@@ -35,6 +35,18 @@ export interface AppOptions {
   now?: () => number
 }
 
+/**
+ * Ends a connection once no answer is under way on it: at once, or when the last answer queued on it
+ * (pipelined requests wait their turn) has been handed to the OS. Like Node, the answer under way is
+ * the socket's unfinished response; Node hands it the next queued one before 'finish' listeners added
+ * here run.
+ */
+function endWhenAnswered(socket: Socket): void {
+  const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+  if (!response || response.writableFinished) socket.destroy()
+  else response.once('finish', () => endWhenAnswered(socket))
+}
+
 export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
   // Once closing, answers to in-flight requests end their connections (a kept-alive socket would
   // otherwise hold server.close() open until the client drops it); fresh hits then take the routed
@@ -97,15 +109,22 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(services, { config, dispatcher, now })
   await app.register(guards, { config })
   app.decorate('fastHits', new FastHits(app, logging.logController))
+  let cutOff: NodeJS.Timeout | undefined
   app.addHook('preClose', (done) => {
     closing = true
     // Node's closeIdleConnections() (Fastify's, on close) spares a connection that has sent no request,
-    // or part of one, until its headers timeout (60 s, past the grace period). Like Node, a connection
-    // whose answer is under way is the one whose socket holds an unfinished response.
-    for (const socket of connections) {
-      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
-      if (!response || response.writableFinished) socket.destroy()
-    }
+    // or part of one, until its headers timeout (60 s, past the grace period), and a kept-alive one
+    // whose answer was under way stays open once that answer ends.
+    for (const socket of connections) endWhenAnswered(socket)
+    // An answer still under way at the deadline (an export to a reader that stopped reading) is cut,
+    // so that the close ends within its grace period.
+    cutOff = setTimeout(() => {
+      for (const socket of connections) socket.destroy()
+    }, config.requestDeadlineMs).unref()
+    done()
+  })
+  app.addHook('onClose', (_app, done) => {
+    clearTimeout(cutOff)
     done()
   })
   app.addHook('onSend', (_request, reply, payload, done) => {

@@ -139,11 +139,16 @@ t.test('a request answered while the app closes ends its kept-alive connection, 
   await closed
 })
 
-/** A raw connection to `app`: what it received so far, and a promise that settles when the server ends it. */
-async function rawConnection(app: Awaited<ReturnType<typeof sandboxGateway>>['app']) {
+/** The port `app` now listens on. */
+async function listeningPort(app: Awaited<ReturnType<typeof sandboxGateway>>['app']): Promise<number> {
   await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
+  return (app.server.address() as AddressInfo).port
+}
+
+/** A raw connection to `port`: what it received so far, and a promise that settles when the server ends it. */
+async function rawConnection(t: Test, port: number) {
   const socket = connect(port, '127.0.0.1').on('error', () => {})
+  t.teardown(() => socket.destroy())
   await once(socket, 'connect')
   let received = ''
   socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk))
@@ -155,7 +160,7 @@ const HIT = 'GET /v1/users/hot/followers HTTP/1.1\r\nHost: x\r\n\r\n'
 
 t.test('a kept-alive connection whose answer was under way at the close ends with that answer', async (t) => {
   const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' }, { faults: { latencyMs: 20 } })
-  const connection = await rawConnection(app)
+  const connection = await rawConnection(t, await listeningPort(app))
   connection.socket.write(EXPORT)
   await once(connection.socket, 'data')
   const started = performance.now()
@@ -171,7 +176,7 @@ t.test('a request sent during the close on a connection kept for its answer unde
   const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' }, { faults: { latencyMs: 20 } })
   // Asked twice: remembered by the early path of fresh hits, which must not answer it while closing.
   for (let i = 0; i < 2; i++) await app.inject('/v1/users/hot/followers')
-  const connection = await rawConnection(app)
+  const connection = await rawConnection(t, await listeningPort(app))
   connection.socket.write(EXPORT)
   await once(connection.socket, 'data')
   const closed = app.close()
@@ -185,7 +190,7 @@ t.test('a request sent during the close on a connection kept for its answer unde
 
 t.test('an export whose reader stopped reading is cut at the request deadline, so the close ends in its grace period', async (t) => {
   const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true', REQUEST_DEADLINE_MS: '1000' })
-  const connection = await rawConnection(app)
+  const connection = await rawConnection(t, await listeningPort(app))
   connection.socket.write('GET /v1/users/many200000/followers/export HTTP/1.1\r\nHost: x\r\n\r\n')
   await once(connection.socket, 'data')
   connection.socket.pause()
@@ -196,16 +201,9 @@ t.test('an export whose reader stopped reading is cut at the request deadline, s
 
 t.test('a connection that has sent no request, or only part of one, does not hold the close open', async (t) => {
   const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
+  const port = await listeningPort(app)
   // A load balancer's pre-opened connection, and a client stalled mid-headers.
-  const sockets = await Promise.all(['', 'GET /healthz HTTP/1.1\r\nHost: x\r\n'].map(async (sent) => {
-    const socket = connect(port, '127.0.0.1').on('error', () => {})
-    await once(socket, 'connect')
-    socket.write(sent)
-    return socket
-  }))
-  t.teardown(() => sockets.forEach((socket) => socket.destroy()))
+  for (const sent of ['', 'GET /healthz HTTP/1.1\r\nHost: x\r\n']) (await rawConnection(t, port)).socket.write(sent)
   // Without the fix the close waits for Node's headers timeout (60 s), past the grace period.
   const closedInTime = await Promise.race([app.close().then(() => true), sleep(5_000, false)])
   t.ok(closedInTime, 'app.close() resolved within 5 s')

@@ -6,18 +6,17 @@
  */
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
-import pino from 'pino'
 import { loggingOptions } from '../src/access-log.js'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { LogBatcher } from '../src/log-batcher.js'
+import { LogBatcher, logDestination } from '../src/log-batcher.js'
 import type { ServerRequest, ServerVariant } from './stack.js'
 
 const variant = process.argv[2] as ServerVariant
 const options = JSON.parse(process.argv[3] ?? '{}') as { env?: NodeJS.ProcessEnv; body?: string; headers?: Record<string, string> }
 
 /** As deployed, minus the terminal: log lines are written, to /dev/null. */
-const devNull = () => pino.destination({ dest: '/dev/null', sync: false })
+const devNull = () => logDestination('/dev/null')
 
 async function build(): Promise<FastifyInstance> {
   if (variant === 'gateway') return buildApp({ config: loadConfig(options.env), logStream: devNull() })

@@ -2,11 +2,10 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import pino, { type DestinationStream } from 'pino'
 import type { Dispatcher } from 'undici'
 import { loggingOptions } from './access-log.js'
 import type { Config } from './config.js'
-import { LogBatcher } from './log-batcher.js'
+import { LogBatcher, logDestination, type BatchDestination } from './log-batcher.js'
 import consumerAuth from './plugins/consumer-auth.js'
 import services from './plugins/services.js'
 import guards from './plugins/guards.js'
@@ -28,7 +27,7 @@ import { buildValidator } from './schemas/validator.js'
 export interface AppOptions {
   config: Config
   /** Where log lines go, in batches (stdout by default); tests capture them. */
-  logStream?: DestinationStream
+  logStream?: BatchDestination
   /** The upstream dispatcher; tests pass an undici MockAgent. */
   dispatcher?: Dispatcher
   /** The clock of tokens, quota days and the circuit breaker; tests move it. */
@@ -54,7 +53,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   let closing = false
   /** Open connections, for the close to end those with no answer under way (see preClose). */
   const connections = new Set<Socket>()
-  const logs = new LogBatcher(logStream ?? pino.destination({ dest: 1, sync: false }), config.logFlushMs)
+  const logs = new LogBatcher(logStream ?? logDestination(1), config.logFlushMs)
   const logging = loggingOptions(config.logLevel, logs, now)
   const app = Fastify({
     ...logging,

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
-import { LogBatcher } from '../src/log-batcher.js'
+import { LogBatcher, logDestination } from '../src/log-batcher.js'
 import { loadConfig } from '../src/config.js'
 import { buildGateway } from './helpers/gateway.js'
 
@@ -52,7 +54,7 @@ new LogBatcher(process.stdout, 200).write('{"msg":"last"}\\n')`
 
 t.test('lines of any size and script come out whole and in order, in writes of at most 64 KB but for a line larger alone', async (t) => {
   const writes: string[] = []
-  const batcher = new LogBatcher({ write: (chunk: string) => void writes.push(chunk) }, 10_000)
+  const batcher = new LogBatcher({ write: (chunk: Buffer) => void writes.push(chunk.toString()) }, 10_000)
   const lines = Array.from({ length: 2000 }, (_, i) => `{"n":${i},"who":"naïve ✓ 😀 ${'x'.repeat(i % 97)}"}\n`)
   lines.splice(700, 0, `{"big":"${'é'.repeat(70_000)}"}\n`)
   for (const line of lines) batcher.write(line)
@@ -64,4 +66,15 @@ t.test('lines of any size and script come out whole and in order, in writes of a
     [lines[700]],
     'only the line larger than a batch is written alone, past 64 KB'
   )
+})
+
+t.test("the gateway's destination has a batch in the file when the flush returns, bytes as they were logged", async (t) => {
+  const path = join(t.testdir(), 'gateway.log')
+  const batcher = new LogBatcher(logDestination(path), 10_000)
+  t.teardown(() => batcher.close())
+  const lines = ['{"msg":"naïve ✓ 😀"}\n', '{"msg":"second"}\n']
+  for (const line of lines) batcher.write(line)
+  t.equal(readFileSync(path, 'utf8'), '', 'held until the batch is due')
+  batcher.flush()
+  t.equal(readFileSync(path, 'utf8'), lines.join(''), 'written by the time flush() returns: no round trip through the thread pool')
 })

@@ -29,12 +29,21 @@ export function passOnCounted(raw: IncomingMessage, decision: RateDecision): voi
   ;(raw as Counted)[kRateDecision] = decision
 }
 
+/**
+ * Header fields as names and values in turn: how Node's writeHead() takes them most cheaply (an
+ * object's keys cost a cache hit 0.3 us more, bench/RESULTS.md), filled by the helpers both entry points share.
+ */
+export type HeaderPairs = string[]
+
+/** Sets header pairs on a reply. */
+export function setHeaderPairs(reply: FastifyReply, pairs: HeaderPairs): void {
+  for (let i = 0; i < pairs.length; i += 2) reply.header(pairs[i]!, pairs[i + 1])
+}
+
 /** Adds the x-ratelimit-* headers of a decision, for every answer that counted against the limit. */
-export function rateLimitHeaders({ limit, remaining, resetSeconds }: RateDecision, headers: Record<string, string> = {}): Record<string, string> {
-  headers['x-ratelimit-limit'] = String(limit)
-  headers['x-ratelimit-remaining'] = String(remaining)
-  headers['x-ratelimit-reset'] = String(resetSeconds)
-  return headers
+export function rateLimitHeaders({ limit, remaining, resetSeconds }: RateDecision, pairs: HeaderPairs = []): HeaderPairs {
+  pairs.push('x-ratelimit-limit', String(limit), 'x-ratelimit-remaining', String(remaining), 'x-ratelimit-reset', String(resetSeconds))
+  return pairs
 }
 
 /**
@@ -46,7 +55,7 @@ export default fp<{ config: Config }>(
   async (app, { config }) => {
     const limiter = app.stores.rateLimiter
     const apply = (consumer: string, reply: FastifyReply, decision: RateDecision): GatewayError | undefined => {
-      reply.headers(rateLimitHeaders(decision))
+      setHeaderPairs(reply, rateLimitHeaders(decision))
       if (decision.allowed) return undefined
       return failure('GW_CONSUMER_RATE_LIMITED', `"${consumer}" sent more than ${decision.limit} requests a minute; retry in ${decision.resetSeconds} s`, {
         retryAfterSeconds: decision.resetSeconds

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import { loggedUrl, type AccessLog } from '../access-log.js'
 import { requestIdOf } from '../request-id.js'
-import { passOnCounted, rateLimitHeaders } from '../plugins/guards.js'
+import { passOnCounted, rateLimitHeaders, setHeaderPairs, type HeaderPairs } from '../plugins/guards.js'
 import type { PageResult } from '../services/pages.js'
 
 declare module 'fastify' {
@@ -16,17 +16,11 @@ const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS', stale: 'STALE' } 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** Adds ETag, Cache-Control for the time the page stays fresh, X-Cache, Age, and `Link: rel="next"` when there is a next page. */
-function pageHeaders(
-  { page, outcome, ageSeconds, freshSeconds }: PageResult,
-  nextPrefix: string | undefined,
-  headers: Record<string, string> = {}
-): Record<string, string> {
-  headers.etag = page.etag
-  headers['cache-control'] = `private, max-age=${freshSeconds}`
-  headers['x-cache'] = X_CACHE[outcome]
-  if (outcome === 'hit' || outcome === 'stale') headers.age = String(ageSeconds)
-  if (page.nextCursor !== undefined && nextPrefix !== undefined) headers.link = `<${nextPrefix}${page.nextCursor}>; rel="next"`
-  return headers
+function pageHeaders({ page, outcome, ageSeconds, freshSeconds }: PageResult, nextPrefix: string | undefined, pairs: HeaderPairs = []): HeaderPairs {
+  pairs.push('etag', page.etag, 'cache-control', `private, max-age=${freshSeconds}`, 'x-cache', X_CACHE[outcome])
+  if (outcome === 'hit' || outcome === 'stale') pairs.push('age', String(ageSeconds))
+  if (page.nextCursor !== undefined && nextPrefix !== undefined) pairs.push('link', `<${nextPrefix}${page.nextCursor}>; rel="next"`)
+  return pairs
 }
 
 /**
@@ -44,7 +38,7 @@ export function replyWithPage(
   if (result instanceof Promise) return result.then((settled) => replyWithPage(app, request, reply, settled, nextPrefix))
   app.metrics.cacheRequest(result.outcome)
   app.fastHits.remember(request, result.key, nextPrefix)
-  reply.headers(pageHeaders(result, nextPrefix))
+  setHeaderPairs(reply, pageHeaders(result, nextPrefix))
   // No payload: a serialised `null` would go out as `content-length: 4`, which RFC 9110 forbids on a 304.
   if (matchesEtag(request.headers['if-none-match'], result.page.etag)) reply.code(304).send()
   // The stored bytes are the serialised answer; sending them skips serialisation on every hit.
@@ -112,13 +106,10 @@ export class FastHits {
     }
 
     const reqId = requestIdOf(req)
-    const headers = pageHeaders(result, alias.nextPrefix, rateLimitHeaders(decision, { 'x-request-id': reqId }))
+    const headers = pageHeaders(result, alias.nextPrefix, rateLimitHeaders(decision, ['x-request-id', reqId]))
     const { body, etag } = result.page
     const status = matchesEtag(req.headers['if-none-match'], etag) ? 304 : 200
-    if (status === 200) {
-      headers['content-type'] = JSON_TYPE
-      headers['content-length'] = String(body.length)
-    }
+    if (status === 200) headers.push('content-type', JSON_TYPE, 'content-length', String(body.length))
     res.writeHead(status, headers).end(status === 200 ? body : undefined)
 
     const ms = performance.now() - started

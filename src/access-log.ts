@@ -61,11 +61,20 @@ export class AccessLog extends LogController {
       this.#consumerFields.set(consumer, who)
     }
     // The id (requestIdOf) and the method (an HTTP token, as Node's parser accepts it) need no escaping.
-    // `ms` to the microsecond: printing a double's every digit cost as much as the rest of the line.
     this.#stream.write(
-      `{"level":${INFO},"time":${this.#now()}${this.#base},"reqId":"${reqId}","method":"${method}","url":${urlJson},"status":${status},"ms":${Math.round(ms * 1000) / 1000}${who},"msg":"request"}\n`
+      `{"level":${INFO},"time":${this.#now()}${this.#base},"reqId":"${reqId}","method":"${method}","url":${urlJson},"status":${status},"ms":${toTheMicrosecond(ms)}${who},"msg":"request"}\n`
     )
   }
+}
+
+/**
+ * A duration in ms, as a JSON number to the microsecond, printed from integers: printing a double's
+ * every digit cost as much as the rest of the line, and even the rounded double (`0.137`) 110 ns of it.
+ */
+function toTheMicrosecond(ms: number): string {
+  const us = Math.round(ms * 1000)
+  const fraction = us % 1000
+  return `${(us - fraction) / 1000}.${fraction < 10 ? '00' : fraction < 100 ? '0' : ''}${fraction}`
 }
 
 /**

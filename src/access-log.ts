@@ -13,7 +13,7 @@ const INFO = 30
 export interface AccessEntry {
   reqId: string
   method: string
-  /** loggedUrl()'s answer as a JSON string: the early path of hits escapes each URL it remembers once. */
+  /** loggedUrlJson()'s answer: the early path of hits escapes each URL it remembers once. */
   urlJson: string
   status: number
   ms: number
@@ -47,10 +47,9 @@ export class AccessLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const url = loggedUrl(request)
     const { statusCode: status, elapsedTime: ms } = reply
-    if (!error) this.write({ reqId: request.id, method: request.method, urlJson: JSON.stringify(url), status, ms, consumer: request.consumer })
-    else request.log.error({ method: request.method, url, status, ms, consumer: request.consumer || undefined, err: error }, 'request errored')
+    if (!error) this.write({ reqId: request.id, method: request.method, urlJson: loggedUrlJson(request), status, ms, consumer: request.consumer })
+    else request.log.error({ method: request.method, url: loggedUrl(request), status, ms, consumer: request.consumer || undefined, err: error }, 'request errored')
   }
 
   write({ reqId, method, urlJson, status, ms, consumer }: AccessEntry): void {
@@ -81,7 +80,7 @@ function toTheMicrosecond(ms: number): string {
  * The path and the route's own query parameters: a consumer key pasted into a query string
  * (`?api_key=`) or anything else a route does not take stays out of the logs.
  */
-export function loggedUrl(request: FastifyRequest): string {
+function loggedUrl(request: FastifyRequest): string {
   const start = request.url.indexOf('?')
   if (start === -1) return request.url
   const path = request.url.slice(0, start)
@@ -92,6 +91,11 @@ export function loggedUrl(request: FastifyRequest): string {
     if (typeof properties === 'object' && properties !== null && Object.hasOwn(properties, name)) known.append(name, value)
   }
   return known.size === 0 ? path : `${path}?${known.toString()}`
+}
+
+/** loggedUrl() as the access line writes it: a JSON string. */
+export function loggedUrlJson(request: FastifyRequest): string {
+  return JSON.stringify(loggedUrl(request))
 }
 
 /** The gateway's logging as Fastify options, on the app's clock; the bench's logged baseline uses the same. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
-import { loggedUrl, type AccessLog } from '../access-log.js'
+import { loggedUrlJson, type AccessLog } from '../access-log.js'
 import { requestIdOf } from '../request-id.js'
 import { passOnCounted, rateLimitHeaders, setHeaderPairs, type HeaderPairs } from '../plugins/guards.js'
 import type { PageResult } from '../services/pages.js'
@@ -81,7 +81,7 @@ export class FastHits {
   /** Called by the routed path when it answered a GET with a page. */
   remember(request: FastifyRequest, key: string, nextPrefix: string | undefined): void {
     if (request.method !== 'GET' || this.#aliases.has(request.url)) return
-    this.#aliases.set(request.url, { key, route: request.routeOptions.url ?? '', loggedUrlJson: JSON.stringify(loggedUrl(request)), nextPrefix })
+    this.#aliases.set(request.url, { key, route: request.routeOptions.url ?? '', loggedUrlJson: loggedUrlJson(request), nextPrefix })
   }
 
   /** Answers `req` if it is a fresh hit on a remembered URL; false leaves it to Fastify. */

@@ -6,7 +6,7 @@
  * on Redis) and prints the results as Markdown.
  */
 import { loadConfig } from '../src/config.js'
-import { cacheHit, memory, replicas, runBench, type BenchResults, type VariantFigures } from './bench.js'
+import { cacheHit, median, memory, replicas, runBench, type BenchResults, type VariantFigures } from './bench.js'
 import { deployedRuntime, exportBench } from './export.js'
 
 const ratio = (a: number, b: number): string => (a / b).toFixed(2)
@@ -22,6 +22,12 @@ function figuresTable(figures: Record<string, VariantFigures>): string[] {
         `| ${name} | ${Math.round(f.requestsPerSecond)} | ${ms(f.p50)} | ${ms(f.p99)} | ${f.cpuPerRequestUs === undefined ? '' : f.cpuPerRequestUs.toFixed(1)} | ${f.failures} |`
     )
   ]
+}
+
+/** `a`'s throughput over `b`'s, round by round: the median and the range. */
+function roundRatios(a: VariantFigures, b: VariantFigures): string {
+  const ratios = a.roundsPerSecond.map((value, round) => value / (b.roundsPerSecond[round] ?? NaN))
+  return `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`
 }
 
 /** A variant's figures; every variant the report names was measured. */
@@ -102,6 +108,7 @@ function format(r: BenchResults): string {
     '| scenario | measure | value | target |',
     '|---|---|---:|---|',
     `| cache hit | throughput, gateway / bare Fastify | ${ratio(gw.requestsPerSecond, bare.requestsPerSecond)} | >= 0.9 |`,
+    `| cache hit | the same, round by round: median (range) | ${roundRatios(gw, bare)} | |`,
     `| cache hit | p99, gateway / bare Fastify | ${ratio(gw.p99, bare.p99)} | <= 1.3 |`,
     `| cache hit | throughput, gateway / bare Fastify + the same access line | ${ratio(gw.requestsPerSecond, logged.requestsPerSecond)} | |`,
     `| cache hit | p99, gateway / bare Fastify + the same access line | ${ratio(gw.p99, logged.p99)} | |`,
@@ -201,7 +208,8 @@ if (process.argv.includes('--memory')) {
   process.stdout.write(
     [
       `Cache hit, ${pageBytes}-byte page, ${new Date().toISOString()}: throughput ${ratio(gw.requestsPerSecond, bare.requestsPerSecond)}x bare Fastify, ` +
-        `p99 ${ratio(gw.p99, bare.p99)}x, server CPU ${ratio(gw.cpuPerRequestUs ?? NaN, bare.cpuPerRequestUs ?? NaN)}x`,
+        `p99 ${ratio(gw.p99, bare.p99)}x, server CPU ${ratio(gw.cpuPerRequestUs ?? NaN, bare.cpuPerRequestUs ?? NaN)}x; ` +
+        `round by round ${roundRatios(gw, bare)}x bare Fastify, ${roundRatios(gw, variant(figures, "bare Fastify + a hit's headers"))}x bare Fastify sending a hit's headers`,
       '',
       ...figuresTable(figures),
       ''

@@ -56,12 +56,17 @@ export const median = (values: number[]): number => {
 
 export interface VariantFigures {
   requestsPerSecond: number
-  /** Each round's, in order: a ratio of two variants round by round pairs runs made moments apart. */
+  /** Each round's req/s, in order, so that two variants compare round by round (runs made seconds apart). */
   roundsPerSecond: number[]
   p50: number
   p99: number
   /** Server CPU (user + system) per response, in microseconds; undefined for a server in this process. */
   cpuPerRequestUs?: number
+  /**
+   * The share of its core the server used (CPU per response x req/s, median of the rounds): well
+   * under 1, the load generator, not the server, set the pace, and req/s compares little.
+   */
+  serverBusy?: number
   /** Responses that were errors or not 2xx, over every round: must be 0. */
   failures: number
 }
@@ -92,6 +97,7 @@ async function alternate(rounds: number, variants: Record<string, Variant>): Pro
         p50: median(results.map((r) => r.p50)),
         p99: median(results.map((r) => r.p99)),
         cpuPerRequestUs: results.some((r) => r.cpuUs === undefined) ? undefined : median(results.map((r) => r.cpuUs ?? NaN)),
+        serverBusy: results.some((r) => r.cpuUs === undefined) ? undefined : median(results.map((r) => ((r.cpuUs ?? NaN) * r.requestsPerSecond) / 1e6)),
         failures: results.reduce((sum, r) => sum + r.errors + r.non2xx, 0)
       }
     ])

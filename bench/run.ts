@@ -13,11 +13,7 @@ const ratio = (a: number, b: number): string => (a / b).toFixed(2)
 const ms = (value: number): string => value.toFixed(3)
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)
 
-/**
- * The server's share of its core (CPU per request x requests per second): well under 100%, the
- * load generator, not the server, set the pace, and req/s compares little.
- */
-const busy = (f: VariantFigures): string => (f.cpuPerRequestUs === undefined ? '' : `${Math.round((f.cpuPerRequestUs * f.requestsPerSecond) / 1e4)}%`)
+const busy = (f: VariantFigures): string => (f.serverBusy === undefined ? '' : `${Math.round(f.serverBusy * 100)}%`)
 
 function figuresTable(figures: Record<string, VariantFigures>): string[] {
   return [

@@ -64,7 +64,7 @@ export interface VariantFigures {
   cpuPerRequestUs?: number
   /**
    * The share of its core the server used (CPU per response x req/s, median of the rounds): well
-   * under 1, the load generator, not the server, set the pace, and req/s compares little.
+   * under 1, something else (the load generator, the upstream) set the pace, and req/s says little of the server.
    */
   serverBusy?: number
   /** Responses that were errors or not 2xx, over every round: must be 0. */

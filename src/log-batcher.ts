@@ -51,9 +51,10 @@ export class LogBatcher implements DestinationStream {
 
   write(line: string): void {
     const batched = this.#flushMs !== 0 && !this.#closed
-    if (batched && this.#length + line.length * MAX_BYTES_PER_CHAR > BATCH_BYTES) this.flush()
+    const maxBytes = line.length * MAX_BYTES_PER_CHAR
+    if (batched && this.#length + maxBytes > BATCH_BYTES) this.flush()
     // Unbatched, or a line larger than a batch alone: written as it comes.
-    if (!batched || line.length * MAX_BYTES_PER_CHAR > BATCH_BYTES) {
+    if (!batched || maxBytes > BATCH_BYTES) {
       this.#destination.write(Buffer.from(line))
       return
     }

@@ -89,18 +89,21 @@ async function alternate(rounds: number, variants: Record<string, Variant>): Pro
     }
   }
   return Object.fromEntries(
-    [...runs].map(([name, results]) => [
-      name,
-      {
-        requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
-        roundsPerSecond: results.map((r) => r.requestsPerSecond),
+    [...runs].map(([name, results]) => {
+      const roundsPerSecond = results.map((r) => r.requestsPerSecond)
+      // Each round's CPU per response, when the server is a process of its own.
+      const cpu = results.every((r) => r.cpuUs !== undefined) ? results.map((r) => r.cpuUs ?? NaN) : undefined
+      const figures: VariantFigures = {
+        requestsPerSecond: median(roundsPerSecond),
+        roundsPerSecond,
         p50: median(results.map((r) => r.p50)),
         p99: median(results.map((r) => r.p99)),
-        cpuPerRequestUs: results.some((r) => r.cpuUs === undefined) ? undefined : median(results.map((r) => r.cpuUs ?? NaN)),
-        serverBusy: results.some((r) => r.cpuUs === undefined) ? undefined : median(results.map((r) => ((r.cpuUs ?? NaN) * r.requestsPerSecond) / 1e6)),
+        cpuPerRequestUs: cpu && median(cpu),
+        serverBusy: cpu && median(cpu.map((us, round) => (us * (roundsPerSecond[round] ?? NaN)) / 1e6)),
         failures: results.reduce((sum, r) => sum + r.errors + r.non2xx, 0)
       }
-    ])
+      return [name, figures]
+    })
   )
 }
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { FollowersPage, FollowersParams, FollowersQuerystring } from '../schemas/followers.js'
 import { DEFAULT_MAX_COUNT } from '../schemas/query.js'
-import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
+import { CACHE_HEADERS, RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import { ref } from '../schemas/named.js'
 import { replyWithPage } from './page-reply.js'
@@ -30,10 +30,7 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
           200: {
             description: 'A page of followers',
             headers: {
-              ETag: Type.String({ description: 'Send it back as If-None-Match to get 304' }),
-              'Cache-Control': Type.String({ examples: ['private, max-age=300'] }),
-              'X-Cache': Type.String({ enum: ['HIT', 'MISS', 'STALE'], description: 'MISS: this request spent TikTok quota; STALE: TikTok failed and an expired copy was served' }),
-              Age: Type.Integer({ description: 'Seconds since the page was fetched from TikTok (HIT and STALE)' }),
+              ...CACHE_HEADERS,
               Link: Type.String({ description: 'The next page, while has_more', examples: ['</v1/users/tiktok/followers?max_count=20&cursor=1735689000>; rel="next"'] }),
               ...REQUEST_ID_HEADER,
               ...RATE_LIMIT_HEADERS

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { FollowersParams } from '../schemas/followers.js'
 import { FollowingPage, FollowingQuerystring } from '../schemas/following.js'
 import { DEFAULT_MAX_COUNT } from '../schemas/query.js'
-import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
+import { CACHE_HEADERS, RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ref } from '../schemas/named.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import { replyWithPage } from './page-reply.js'
@@ -20,17 +20,14 @@ const followingRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'A page of the accounts a TikTok user follows',
         description:
           'Newest first, paged, cached and charged exactly as the followers: follow `Link: rel="next"` (or pass the ' +
-          'returned `cursor`) while `has_more` is true; `X-Cache`, `Age`, `ETag`/`If-None-Match` and stale-if-error as there.',
+          'returned `cursor`) while `has_more` is true; `X-Cache`, `ETag`/`If-None-Match` and stale-if-error as there.',
         params: FollowersParams,
         querystring: FollowingQuerystring,
         response: {
           200: {
             description: 'A page of followed accounts',
             headers: {
-              ETag: Type.String({ description: 'Send it back as If-None-Match to get 304' }),
-              'Cache-Control': Type.String({ examples: ['private, max-age=300'] }),
-              'X-Cache': Type.String({ enum: ['HIT', 'MISS', 'STALE'], description: 'MISS: this request spent TikTok quota; STALE: TikTok failed and an expired copy was served' }),
-              Age: Type.Integer({ description: 'Seconds since the page was fetched from TikTok (HIT and STALE)' }),
+              ...CACHE_HEADERS,
               Link: Type.String({ description: 'The next page, while has_more', examples: ['</v1/users/tiktok/following?max_count=20&cursor=1735689000>; rel="next"'] }),
               ...REQUEST_ID_HEADER,
               ...RATE_LIMIT_HEADERS

@@ -15,10 +15,14 @@ declare module 'fastify' {
 const X_CACHE = { hit: 'HIT', coalesced: 'MISS', miss: 'MISS', stale: 'STALE' } as const
 const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** Adds ETag, Cache-Control for the time the page stays fresh, X-Cache, Age, and `Link: rel="next"` when there is a next page. */
+/**
+ * Adds ETag, Cache-Control for the time the page stays fresh, X-Cache, and `Link: rel="next"` when
+ * there is a next page; Age only on a stale page (max-age=0). A fresh hit has none: its max-age is
+ * already what is left, and an HTTP cache subtracts Age from max-age.
+ */
 function pageHeaders({ page, outcome, ageSeconds, freshSeconds }: PageResult, nextPrefix: string | undefined, pairs: HeaderPairs = []): HeaderPairs {
   pairs.push('etag', page.etag, 'cache-control', `private, max-age=${freshSeconds}`, 'x-cache', X_CACHE[outcome])
-  if (outcome === 'hit' || outcome === 'stale') pairs.push('age', String(ageSeconds))
+  if (outcome === 'stale') pairs.push('age', String(ageSeconds))
   if (page.nextCursor !== undefined && nextPrefix !== undefined) pairs.push('link', `<${nextPrefix}${page.nextCursor}>; rel="next"`)
   return pairs
 }

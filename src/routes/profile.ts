@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { FollowersParams } from '../schemas/followers.js'
 import { UserProfile } from '../schemas/profile.js'
-import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
+import { CACHE_HEADERS, RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ref } from '../schemas/named.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import { NoQuery } from '../schemas/query.js'
@@ -20,18 +20,15 @@ const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "A TikTok user's profile and counts",
         description:
           'Display name, bio, avatar, verification, and follower, following, like and video counts (Query User Info, ' +
-          'every field). Cached `CACHE_TTL_PROFILE_SECONDS` (an hour by default); `X-Cache`, `Age`, `ETag`/`If-None-Match` ' +
-          'and stale-if-error as for the followers.',
+          'every field). Cached `CACHE_TTL_PROFILE_SECONDS` (an hour by default); `X-Cache`, `ETag`/`If-None-Match` and ' +
+          'stale-if-error as for the followers.',
         params: FollowersParams,
         querystring: NoQuery,
         response: {
           200: {
             description: 'The profile',
             headers: {
-              ETag: Type.String({ description: 'Send it back as If-None-Match to get 304' }),
-              'Cache-Control': Type.String({ examples: ['private, max-age=3600'] }),
-              'X-Cache': Type.String({ enum: ['HIT', 'MISS', 'STALE'], description: 'MISS: this request spent TikTok quota; STALE: TikTok failed and an expired copy was served' }),
-              Age: Type.Integer({ description: 'Seconds since the profile was fetched from TikTok (HIT and STALE)' }),
+              ...CACHE_HEADERS,
               ...REQUEST_ID_HEADER,
               ...RATE_LIMIT_HEADERS
             },

@@ -28,3 +28,11 @@ export const RETRY_AFTER_HEADER = {
 export const WWW_AUTHENTICATE_HEADER = {
   'WWW-Authenticate': Type.String({ description: 'How to authenticate', examples: ['Bearer realm="tiktok-research-gateway"'] })
 }
+
+/** What every cached answer (a page, a profile) says of its copy. */
+export const CACHE_HEADERS = {
+  ETag: Type.String({ description: 'Send it back as If-None-Match to get 304' }),
+  'Cache-Control': Type.String({ description: 'max-age: the seconds this copy stays fresh from now', examples: ['private, max-age=300'] }),
+  'X-Cache': Type.String({ enum: ['HIT', 'MISS', 'STALE'], description: 'MISS: this request spent TikTok quota; STALE: TikTok failed and an expired copy was served' }),
+  Age: Type.Integer({ description: 'On STALE only: seconds since TikTok sent the copy served' })
+}

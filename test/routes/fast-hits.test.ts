@@ -92,6 +92,21 @@ t.test('a 304 for If-None-Match is the same from both paths', async (t) => {
   t.notOk('content-length' in early.headers)
 })
 
+t.test('a hit says how long it stays fresh once, in max-age, from both paths: with no Age, an HTTP cache would count its age twice', async (t) => {
+  let now = Date.parse('2030-01-01T10:00:10Z')
+  const gateway = await listening(t, { CACHE_TTL_LATEST_SECONDS: '120' }, () => now)
+  t.equal((await gateway.get(PAGE, ALICE)).headers['cache-control'], 'private, max-age=120')
+  now += 30_000
+  const routed = await gateway.app.inject({ url: PAGE, headers: ALICE })
+  const early = await gateway.get(PAGE, ALICE)
+  t.equal(gateway.fast(), 1)
+  for (const hit of [routed, early]) {
+    t.equal(hit.headers['x-cache'], 'HIT')
+    t.equal(hit.headers['cache-control'], 'private, max-age=90')
+    t.notOk('age' in hit.headers)
+  }
+})
+
 t.test('what the early path cannot answer as a fresh hit goes to the router: no key, an unknown key, an unvalidated URL, an expired page', async (t) => {
   let now = Date.parse('2030-01-01T10:00:10Z')
   const gateway = await listening(t, { CACHE_TTL_LATEST_SECONDS: '60' }, () => now)

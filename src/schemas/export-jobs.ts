@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox'
 import { USERNAME_PATTERN } from './followers.js'
 import { named, ref } from './named.js'
+import { AccountLimit } from './query.js'
 
 export const ExportRelation = Type.Enum(['followers', 'following'] as const, { description: 'Whose list: the accounts following the user, or those it follows.' })
 export type ExportRelation = Static<typeof ExportRelation>
@@ -19,7 +20,7 @@ export const ExportRequest = named(
     {
       username: Type.String({ pattern: USERNAME_PATTERN, description: 'TikTok username; case-insensitive.', examples: ['tiktok'] }),
       relation: ExportRelation,
-      max_records: Type.Optional(Type.Integer({ minimum: 1, description: 'Stop after this many accounts (all of them when omitted).' }))
+      max_records: Type.Optional(AccountLimit('Stop after this many accounts (all of them when omitted).'))
     },
     { additionalProperties: false, examples: [{ username: 'tiktok', relation: 'followers', max_records: 5000 }] }
   )

@@ -1,14 +1,14 @@
 import { Type, type Static } from 'typebox'
 import { Follower } from './followers.js'
 import { named, ref } from './named.js'
-import { Cursor, QueryString } from './query.js'
+import { AccountLimit, Cursor, QueryString } from './query.js'
 
 export const ExportQuerystring = QueryString({
   cursor: Type.Optional({
     ...Cursor('accounts that followed'),
     description: 'Resume an export: the `resume_cursor` of its end line. Omit to start from the newest account.'
   }),
-  limit: Type.Optional(Type.Integer({ minimum: 1, description: 'At most this many accounts; the end line then says `reason: "limit"`.' }))
+  limit: Type.Optional(AccountLimit('At most this many accounts; the end line then says `reason: "limit"`.'))
 })
 
 export const EXPORT_REASONS = ['done', 'limit', 'quota', 'upstream_error'] as const

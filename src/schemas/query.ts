@@ -72,3 +72,9 @@ export const Cursor = (what: string) =>
       'pass the `cursor` of the previous page to get the next one.'
     // No example: Swagger UI would pre-fill it, and "Try it out" would fetch an old, empty page.
   })
+
+/**
+ * A number of accounts to stop after: bounded, so that a client generated from the document can
+ * hold it (1e30 is an integer to JSON Schema) and no list is longer (the largest have under a billion followers).
+ */
+export const AccountLimit = (description: string) => Type.Integer({ minimum: 1, maximum: 1_000_000_000, description })

@@ -196,6 +196,8 @@ t.test('an invalid body is a 400 problem and starts nothing', async (t) => {
     { username: 'bravo' },
     { username: 'bad name', relation: 'followers' },
     { username: 'bravo', relation: 'followers', max_records: 0 },
+    { username: 'bravo', relation: 'followers', max_records: 1e30 },
+    { username: 'bravo', relation: 'followers', max_records: 1_000_000_001 },
     { username: 'bravo', relation: 'followers', cursor: 5 }
   ]) {
     const res = await app.inject({ method: 'POST', url: '/v1/exports', headers: ALICE, payload })

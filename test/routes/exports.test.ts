@@ -190,7 +190,7 @@ t.test('a first page that fails is the ordinary problem response, not a 200', as
 
 t.test('bad export queries are 400 problems that reach no upstream', async (t) => {
   const { app, sandbox } = await sandboxGateway(t)
-  for (const query of ['limit=0', 'limit=1.5', 'limit=01', 'limit=-3', 'limit=ten', 'cursor=-1', 'cursor=1e9', 'max_count=100']) {
+  for (const query of ['limit=0', 'limit=1000000001', `limit=${'9'.repeat(31)}`, 'limit=1.5', 'limit=01', 'limit=-3', 'limit=ten', 'cursor=-1', 'cursor=1e9', 'max_count=100']) {
     const res = await app.inject(`/v1/users/someone/followers/export?${query}`)
     t.equal(res.statusCode, 400, query)
     t.equal(res.headers['content-type'], PROBLEM_JSON)

@@ -19,6 +19,8 @@ export interface AccessEntry {
   ms: number
   /** Empty before authentication. */
   consumer: string
+  /** The answer was cut off after its headers: the client left, or the shutdown's deadline came. */
+  aborted?: true
 }
 
 /**
@@ -47,12 +49,25 @@ export class AccessLog extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    this.#completed(error, request, reply)
+  }
+
+  /**
+   * A streamed answer (an export) that ended after its headers without finishing: Fastify calls no
+   * requestCompleted() for it, and it is the request that most needs its access line.
+   */
+  override streamError(error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply): void {
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') this.#completed(null, request, reply, true)
+    else this.#completed(error, request, reply)
+  }
+
+  #completed(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, aborted?: true): void {
     const { statusCode: status, elapsedTime: ms } = reply
-    if (!error) this.write({ reqId: request.id, method: request.method, urlJson: loggedUrlJson(request), status, ms, consumer: request.consumer })
+    if (!error) this.write({ reqId: request.id, method: request.method, urlJson: loggedUrlJson(request), status, ms, consumer: request.consumer, aborted })
     else request.log.error({ method: request.method, url: loggedUrl(request), status, ms, consumer: request.consumer || undefined, err: error }, 'request errored')
   }
 
-  write({ reqId, method, urlJson, status, ms, consumer }: AccessEntry): void {
+  write({ reqId, method, urlJson, status, ms, consumer, aborted }: AccessEntry): void {
     if (!this.#enabled) return
     let who = this.#consumerFields.get(consumer)
     if (who === undefined) {
@@ -61,7 +76,7 @@ export class AccessLog extends LogController {
     }
     // The id (requestIdOf) and the method (an HTTP token, as Node's parser accepts it) need no escaping.
     this.#stream.write(
-      `{"level":${INFO},"time":${this.#now()}${this.#base},"reqId":"${reqId}","method":"${method}","url":${urlJson},"status":${status},"ms":${toTheMicrosecond(ms)}${who},"msg":"request"}\n`
+      `{"level":${INFO},"time":${this.#now()}${this.#base},"reqId":"${reqId}","method":"${method}","url":${urlJson},"status":${status},"ms":${toTheMicrosecond(ms)}${who}${aborted ? ',"aborted":true' : ''},"msg":"request"}\n`
     )
   }
 }

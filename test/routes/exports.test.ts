@@ -206,8 +206,8 @@ t.test('the request deadline does not cut a healthy export short', async (t) => 
   t.equal(sandbox.stats.followerCalls, 10)
 })
 
-t.test('a client that disconnects stops the export: no upstream call after the stream closed', async (t) => {
-  const { app, sandbox } = await sandboxGateway(t)
+t.test('a client that disconnects stops the export: no upstream call after the stream closed, and one access line says so', async (t) => {
+  const { app, sandbox, logs } = await sandboxGateway(t)
   const sent = exportStream(app)
   const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }))
   const socket = connect(Number(url.port), url.hostname)
@@ -221,6 +221,8 @@ t.test('a client that disconnects stops the export: no upstream call after the s
   // The stream closes only once a page being read has settled, and a closed stream reads no page.
   await app.inject('/healthz')
   t.equal(sandbox.stats.followerCalls, calls)
+  const lines = logs.map((line) => JSON.parse(line)).filter((line) => line.url === '/v1/users/many1000000/followers/export')
+  t.match(lines, [{ msg: 'request', method: 'GET', status: 200, ms: Number, aborted: true }])
 })
 
 t.test('a slow reader holds the export back: pages read from TikTok stay within what the client received, the socket buffers and one page', async (t) => {

@@ -82,7 +82,7 @@ export default fp<ConsumerAuthOptions>(
       if (key !== undefined) {
         const keyDigest = digest(key)
         // The token is a bearer token only; as X-API-Key it is an unknown consumer key.
-        if (request.headers.authorization !== undefined && keyDigest === metricsDigest) return 'consumers'
+        if (key === bearerKey(request.headers.authorization) && keyDigest === metricsDigest) return 'consumers'
         const consumer = consumerOfDigest(keyDigest)
         request.consumer = consumer.name
         if (consumer.admin) return 'consumers'
@@ -98,13 +98,17 @@ export default fp<ConsumerAuthOptions>(
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i
 
+const bearerKey = (authorization: string | undefined): string | undefined => (authorization === undefined ? undefined : BEARER.exec(authorization)?.[1])
+
+/**
+ * A bearer key, else X-API-Key: an Authorization header of another scheme (a proxy's Basic) or an
+ * empty one does not hide an X-API-Key. Alone, such a header is refused, not taken as no key.
+ */
 function presentedKey(headers: IncomingHttpHeaders): string | undefined {
-  const { authorization } = headers
-  if (authorization !== undefined) {
-    const key = BEARER.exec(authorization)?.[1]
-    if (key === undefined) throw failure('GW_UNAUTHORIZED', 'The Authorization header must be "Bearer <key>"')
-    return key
-  }
+  const bearer = bearerKey(headers.authorization)
+  if (bearer !== undefined) return bearer
   const apiKey = headers['x-api-key']
-  return typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined
+  if (typeof apiKey === 'string' && apiKey !== '') return apiKey
+  if (headers.authorization) throw failure('GW_UNAUTHORIZED', 'The Authorization header must be "Bearer <key>"')
+  return undefined
 }

@@ -34,6 +34,22 @@ t.test('an unknown key, a near miss or another scheme is refused', async (t) => 
   }
 })
 
+t.test('a bearer key wins over X-API-Key; an Authorization of another scheme (a proxy\'s) or an empty one leaves X-API-Key to name the consumer', async (t) => {
+  const { app, logs } = await sandboxGateway(t, { GATEWAY_API_KEYS })
+  for (const headers of [
+    { authorization: `Bearer ${KEYS.alice}`, 'x-api-key': 'not-a-key' },
+    { authorization: 'Basic cHJveHk6cHc=', 'x-api-key': KEYS.bob },
+    { authorization: '', 'x-api-key': KEYS.bob }
+  ]) {
+    t.equal((await app.inject({ url: URL, headers })).statusCode, 200, JSON.stringify(headers))
+  }
+  const completed = logs.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request')
+  t.same(completed.map((entry) => entry.consumer), ['alice', 'bob', 'bob'])
+  const basicAlone = await app.inject({ url: URL, headers: { authorization: 'Basic cHJveHk6cHc=' } })
+  t.equal(basicAlone.statusCode, 401)
+  t.match(basicAlone.json(), { detail: /must be "Bearer <key>"/ })
+})
+
 t.test('anonymous access, when allowed, still accepts and names keyed consumers', async (t) => {
   const { app, logs } = await sandboxGateway(t, { GATEWAY_API_KEYS, GATEWAY_ALLOW_ANONYMOUS: 'true' })
   t.equal((await app.inject(URL)).statusCode, 200)

@@ -38,7 +38,7 @@ t.test('/metrics takes no query parameters: an unknown one is a 400 problem, as 
 t.test('with METRICS_TOKEN /metrics needs it or an admin key (else a 401 problem) and then shows each consumer', async (t) => {
   const { app, logs } = await sandboxGateway(t, { ...KEYED, METRICS_TOKEN: TOKEN })
   t.equal((await app.inject({ url: '/v1/users/someone/followers', headers: bearer(KEYS.alice) })).statusCode, 200)
-  for (const headers of [{}, bearer(KEYS.alice), bearer(`${TOKEN}x`), { 'x-api-key': TOKEN }, { authorization: `Basic ${TOKEN}` }]) {
+  for (const headers of [{}, bearer(KEYS.alice), bearer(`${TOKEN}x`), { 'x-api-key': TOKEN }, { authorization: `Basic ${TOKEN}` }, { authorization: 'Basic cHJveHk6cHc=', 'x-api-key': TOKEN }]) {
     const res = await app.inject({ url: '/metrics', headers })
     t.equal(res.statusCode, 401, JSON.stringify(headers))
     t.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8')

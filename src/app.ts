@@ -34,6 +34,9 @@ export interface AppOptions {
   now?: () => number
 }
 
+/** More than a listener's backlog (511 by default): the turns the close waits for the connections it holds. */
+const MAX_DRAIN_TURNS = 1024
+
 /**
  * Ends a connection once no answer is under way on it: at once, or when the last answer queued on it
  * (pipelined requests wait their turn) has been handed to the OS. Like Node, the answer under way is
@@ -53,6 +56,8 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   let closing = false
   /** Open connections, for the close to end those with no answer under way (see preClose). */
   const connections = new Set<Socket>()
+  /** Connections taken so far, to tell when the listener's backlog is empty. */
+  let taken = 0
   const logs = new LogBatcher(logStream ?? logDestination(1), config.logFlushMs)
   const logging = loggingOptions(config.logLevel, logs, now)
   const app = Fastify({
@@ -68,10 +73,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
       server.requestTimeout = requestTimeout
       server.setTimeout(connectionTimeout)
       server.on('connection', (socket: Socket) => {
-        if (closing) {
-          socket.destroy()
-          return
-        }
+        taken++
         connections.add(socket)
         socket.once('close', () => connections.delete(socket))
       })
@@ -111,16 +113,26 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   let cutOff: NodeJS.Timeout | undefined
   app.addHook('preClose', (done) => {
     closing = true
-    // Node's closeIdleConnections() (Fastify's, on close) spares a connection that has sent no request,
-    // or part of one, until its headers timeout (60 s, past the grace period), and a kept-alive one
-    // whose answer was under way stays open once that answer ends.
-    for (const socket of connections) endWhenAnswered(socket)
-    // An answer still under way at the deadline (an export to a reader that stopped reading) is cut,
-    // so that the close ends within its grace period.
-    cutOff = setTimeout(() => {
-      for (const socket of connections) socket.destroy()
-    }, config.requestDeadlineMs).unref()
-    done()
+    // Closing the listener resets the connections the kernel completed but the server has not taken
+    // yet, requests sent included. The event loop first turns until a turn takes no new connection
+    // (Node takes about one a turn); that turn also reads the requests of the last one taken, and
+    // all are answered with Connection: close. Bounded, in case clients keep connecting.
+    const turn = (turns: number, before: number) =>
+      setImmediate(() => (taken === before || turns === MAX_DRAIN_TURNS ? closeConnections() : turn(turns + 1, taken)))
+    const closeConnections = () => {
+      // Node's closeIdleConnections() (Fastify's, on close) spares a connection that has sent no request,
+      // or part of one, until its headers timeout (60 s, past the grace period), and a kept-alive one
+      // whose answer was under way stays open once that answer ends.
+      for (const socket of connections) endWhenAnswered(socket)
+      // An answer still under way at the deadline (an export to a reader that stopped reading) is cut,
+      // so that the close ends within its grace period.
+      cutOff = setTimeout(() => {
+        for (const socket of connections) socket.destroy()
+      }, config.requestDeadlineMs).unref()
+      done()
+    }
+    // preClose may run in the poll phase, whose check phase then comes before any new poll: the first turn never counts.
+    turn(0, -1)
   })
   app.addHook('onClose', (_app, done) => {
     clearTimeout(cutOff)

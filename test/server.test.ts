@@ -1,4 +1,8 @@
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { connect, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { once } from 'node:events'
@@ -197,6 +201,41 @@ t.test('an export whose reader stopped reading is cut at the request deadline, s
   const started = performance.now()
   await app.close()
   t.ok(performance.now() - started < 5_000, 'closed by the deadline, not by the reader')
+})
+
+/** Opens `count` connections to `port` and sends each a request: `sent` appears once all are with the kernel; resolves with what each received. */
+const CLIENTS = `
+const [port, count, sent] = process.argv.slice(1).map((arg, i) => (i < 2 ? Number(arg) : arg))
+const answers = Array(count).fill('')
+let written = 0
+let open = count
+for (let i = 0; i < count; i++) {
+  const socket = require('node:net').connect(port, '127.0.0.1', () =>
+    socket.write('GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n', () => ++written === count && require('node:fs').writeFileSync(sent, ''))
+  )
+  socket.setEncoding('latin1').on('data', (chunk) => (answers[i] += chunk)).on('error', () => {})
+  socket.on('close', () => --open === 0 && process.stdout.write(JSON.stringify(answers)))
+}`
+
+t.test('connections the kernel completed, their requests sent, but not yet taken by the server when the close began are answered, not reset', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' })
+  const port = await listeningPort(app)
+  const dir = await mkdtemp(join(tmpdir(), 'gateway-close-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const sent = join(dir, 'sent')
+  const clients = spawn(process.execPath, ['-e', CLIENTS, String(port), '20', sent], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => clients.kill())
+  let output = ''
+  clients.stdout.on('data', (chunk) => (output += chunk))
+  // The event loop is held until the requests are with the kernel, so the server takes none of the connections before the close.
+  const deadline = Date.now() + 10_000
+  while (!existsSync(sent) && Date.now() < deadline);
+  const closed = app.close()
+  await once(clients, 'exit')
+  const answers = JSON.parse(output) as string[]
+  t.equal(answers.length, 20)
+  for (const answer of answers) t.match(answer, /^HTTP\/1\.1 200 [^]*connection: close/i)
+  await closed
 })
 
 t.test('a connection that has sent no request, or only part of one, does not hold the close open', async (t) => {

@@ -238,6 +238,20 @@ t.test('connections the kernel completed, their requests sent, but not yet taken
   await closed
 })
 
+t.test('an export cut by the close at the request deadline, a page being read, gets its access line and no blame on TikTok', async (t) => {
+  const { app, logs } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true', REQUEST_DEADLINE_MS: '1000' }, { faults: { latencyMs: 300 } })
+  const connection = await rawConnection(t, await listeningPort(app))
+  connection.socket.write('GET /v1/users/many200000/followers/export HTTP/1.1\r\nHost: x\r\n\r\n')
+  await once(connection.socket, 'data')
+  await app.close()
+  const lines = logs.map((line) => JSON.parse(line) as Record<string, unknown>)
+  t.notOk(lines.some((line) => line.msg === 'export stopped early'), 'the close is not an upstream error')
+  t.match(
+    lines.filter((line) => line.msg === 'request'),
+    [{ url: '/v1/users/many200000/followers/export', status: 200, aborted: true }]
+  )
+})
+
 t.test('a connection that has sent no request, or only part of one, does not hold the close open', async (t) => {
   const { app } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' })
   const port = await listeningPort(app)

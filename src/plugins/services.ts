@@ -83,6 +83,7 @@ export default fp<ServicesOptions>(
       done()
     })
     app.addHook('onClose', async () => {
+      app.exports.close()
       // Runs finish their page and hand their jobs back before the clients they use close.
       await exportJobs.close()
       await Promise.all([api.close(), stores.close()])

@@ -32,6 +32,7 @@ export interface ExportQuery {
 export class Exports {
   readonly #pages: Pages
   readonly #onPage: (outcome: CacheOutcome) => void
+  readonly #streaming = new Set<Readable>()
 
   /** `onPage` is told how each page was served (for the cache metrics). */
   constructor(pages: Pages, onPage: (outcome: CacheOutcome) => void) {
@@ -40,13 +41,25 @@ export class Exports {
   }
 
   /** Resolves once the first page is read (or rejects with its failure): see openExport. */
-  open(relation: Relation, username: string, query: ExportQuery, caller: Caller): Promise<Readable> {
+  async open(relation: Relation, username: string, query: ExportQuery, caller: Caller): Promise<Readable> {
     const readPage: ReadPage = async ({ maxCount, cursor }, first) => {
       const page = await this.#pages.accounts(relation, { username, maxCount, cursor }, caller, { deadline: first })
       this.#onPage(page.outcome)
       return page
     }
-    return openExport(readPage, query, caller.log)
+    const stream = await openExport(readPage, query, caller.log)
+    this.#streaming.add(stream)
+    stream.once('close', () => this.#streaming.delete(stream))
+    return stream
+  }
+
+  /**
+   * Cuts the exports still streaming, before the stores and the upstream client close under them
+   * (a page being read would fail, and read as TikTok's failure). Called once the server has closed
+   * every connection: their readers are gone.
+   */
+  close(): void {
+    for (const stream of this.#streaming) stream.destroy()
   }
 }
 

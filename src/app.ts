@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Dispatcher } from 'undici'
 import { loggingOptions } from './access-log.js'
 import type { Config } from './config.js'
+import { failure } from './errors.js'
 import { LogBatcher, logDestination, type BatchDestination } from './log-batcher.js'
 import consumerAuth from './plugins/consumer-auth.js'
 import services from './plugins/services.js'
@@ -64,8 +65,9 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     ...logging,
     // Fresh cache hits are answered before Fastify's router (see FastHits); app.inject() always takes the routed path.
     serverFactory: (handler, options) => {
-      const server = createServer((req, res) => {
-        if (closing || !app.fastHits.serve(req, res)) handler(req, res)
+      // Node's own check for a Host header answers a bare 400, with no problem, id or log line: the routed path checks it instead.
+      const server = createServer({ requireHostHeader: false }, (req, res) => {
+        if (closing || req.headers.host === undefined || !app.fastHits.serve(req, res)) handler(req, res)
       })
       // What Fastify sets on a server it creates itself (it has filled in its defaults by now).
       const { keepAliveTimeout, requestTimeout, connectionTimeout } = options as Record<'keepAliveTimeout' | 'requestTimeout' | 'connectionTimeout', number>
@@ -99,7 +101,8 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   })
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
-    done()
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') done(failure('GW_INVALID_REQUEST', 'An HTTP/1.1 request needs a Host header'))
+    else done()
   })
 
   // The named schemas the routes refer to with ref(): for validation, serialisation and the OpenAPI components.

@@ -92,6 +92,29 @@ t.test('a request Node refuses before Fastify sees it (headers too large, not HT
   t.notOk(logs.some((line) => line.includes(SECRET) || line.includes('rawPacket')), "the refused request's bytes are never logged")
 })
 
+t.test('an HTTP/1.1 request without Host is a 400 problem with its request id and access line, from both entry points; HTTP/1.0 needs none', async (t) => {
+  const { app, logs } = await sandboxGateway(t, { GATEWAY_ALLOW_ANONYMOUS: 'true' })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const send = async (raw: string) => {
+    const client = connect(port, '127.0.0.1')
+    client.end(raw)
+    return readAll(client)
+  }
+  // Asked twice with a Host: a URL the early path of fresh hits then answers.
+  for (let i = 0; i < 2; i++) await send('GET /v1/users/hosted/followers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  for (const url of ['/healthz', '/v1/users/hosted/followers']) {
+    logs.length = 0
+    const [head = '', body = ''] = (await send(`GET ${url} HTTP/1.1\r\nConnection: close\r\n\r\n`)).split('\r\n\r\n')
+    t.match(head, /^HTTP\/1\.1 400 /, url)
+    t.match(head, /\r\ncontent-type: application\/problem\+json; charset=utf-8\r\n/i)
+    const id = /\r\nx-request-id: ([0-9a-f-]{36})\r\n/i.exec(head)?.[1]
+    t.match(JSON.parse(body), { type: 'urn:tiktok-research-gateway:problem:invalid-request', detail: /Host/, request_id: id })
+    t.ok(logs.some((line) => line.includes(`"reqId":"${id}"`) && line.includes('"status":400')), 'an access line')
+  }
+  t.match(await send('GET /healthz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /)
+})
+
 t.test('a method a path does not have is a 405 problem with Allow listing the methods it has; a path with none is still a 404', async (t) => {
   const { app, sandbox } = await sandboxGateway(t)
   for (const [method, url, allow] of [

@@ -5,7 +5,7 @@ import { Type } from 'typebox'
 export const REQUEST_ID_HEADER = {
   'X-Request-Id': Type.String({
     description: "The request's id, on every response: the caller's own X-Request-Id when it sent a usable one. Quote it when reporting a problem.",
-    examples: ['0b9e3e0c-4a1b-4e8f-9a55-2f1c7f0e6d21']
+    examples: ['5dc2510a-fb00-442d-8db6-000000000001']
   })
 }
 

@@ -129,7 +129,7 @@ function example(kind: FailureKind, instance: string) {
   const { type, title, status } = problemKinds[kind]
   const { detail, code } = EXAMPLES[kind]
   const upstream = code !== undefined && { code, log_id: '20261125063600ABCDEF' }
-  return { summary: title, value: { type, title, status, detail, instance, request_id: '0b9e3e0c-4a1b-4e8f-9a55-2f1c7f0e6d21', ...upstream } }
+  return { summary: title, value: { type, title, status, detail, instance, request_id: '5dc2510a-fb00-442d-8db6-000000000001', ...upstream } }
 }
 
 /** The problem types as a Markdown table, for the API description. */

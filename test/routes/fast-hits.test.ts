@@ -34,6 +34,9 @@ async function listening(t: Test, env: NodeJS.ProcessEnv = {}, now?: () => numbe
   return { ...gateway, get, fast }
 }
 
+/** A clock that does not move: two answers compared field by field must not straddle a second (x-ratelimit-reset, max-age). */
+const STOPPED_CLOCK = () => Date.parse('2030-01-01T10:00:10.500Z')
+
 /** What must be equal between two answers to one request: all but the date, the connection's own headers and the rate count. */
 const comparable = (headers: OutgoingHttpHeaders) =>
   Object.fromEntries(Object.entries(headers).filter(([name]) => !['date', 'connection', 'keep-alive', 'x-ratelimit-remaining'].includes(name)))
@@ -53,7 +56,7 @@ const HIT_SERIES = 'gateway_cache_requests_total{outcome="hit"}'
 const ROUTE_200 = 'gateway_http_request_duration_seconds_count{method="GET",route="/v1/users/:username/followers",status="200"}'
 
 t.test('a fresh hit answered before the router is the routed hit: status, headers, body, access line and metrics', async (t) => {
-  const gateway = await listening(t)
+  const gateway = await listening(t, {}, STOPPED_CLOCK)
   const headers = { ...ALICE, 'x-request-id': 'trace-1' }
   t.equal((await gateway.get(PAGE, headers)).headers['x-cache'], 'MISS')
   t.equal(gateway.fast(), 0, 'a URL is answered early only once the routed path validated and answered it')
@@ -79,7 +82,7 @@ t.test('a fresh hit answered before the router is the routed hit: status, header
 })
 
 t.test('a 304 for If-None-Match is the same from both paths', async (t) => {
-  const gateway = await listening(t)
+  const gateway = await listening(t, {}, STOPPED_CLOCK)
   const { etag } = (await gateway.get(PAGE, ALICE)).headers
   const headers = { ...ALICE, 'x-request-id': 'trace-2', 'if-none-match': String(etag) }
   const routed = await gateway.app.inject({ url: PAGE, headers })
@@ -140,7 +143,7 @@ t.test('the rate limit counts each request once, whichever path answers it; the 
 })
 
 t.test('on Redis, a page held in process memory is answered early too: a hot hit waits on no Redis round trip', { skip: NEEDS_REDIS }, async (t) => {
-  const gateway = await listening(t, { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: testPrefix(t) })
+  const gateway = await listening(t, { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: testPrefix(t) }, STOPPED_CLOCK)
   t.equal((await gateway.get(PAGE, ALICE)).headers['x-cache'], 'MISS')
   const hit = await gateway.get(PAGE, ALICE)
   t.equal(hit.headers['x-cache'], 'HIT')

@@ -13,7 +13,7 @@ import type { Viewer } from '../services/export-jobs.js'
 import type { StoredJob } from '../stores/job-store.js'
 
 const HEADERS = { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS }
-const COMMON_PROBLEMS: FailureKind[] = ['GW_UNAUTHORIZED', 'GW_CONSUMER_RATE_LIMITED', 'GW_OVERLOADED']
+const COMMON_PROBLEMS: FailureKind[] = ['GW_UNAUTHORIZED', 'GW_CONSUMER_RATE_LIMITED', 'GW_OVERLOADED', 'GW_SHARED_STATE_UNAVAILABLE']
 const EXAMPLE_ID = 'c0a8e0f2-2f4b-4a55-9c43-2b0f0b7d3c11'
 const jobResponse = (description: string) => ({ description, headers: HEADERS, content: { 'application/json': { schema: ref(ExportJob) } } })
 /** Another consumer's job is answered as a missing one: the owner's jobs are nobody else's business. */

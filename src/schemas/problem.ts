@@ -50,6 +50,8 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_CONSUMER_RATE_LIMITED: { detail: '"notebooks" sent more than 600 requests a minute; retry in 42 s' },
   GW_HEADERS_TOO_LARGE: { detail: 'The request headers are larger than the gateway takes' },
   GW_UPSTREAM_ERROR: { detail: 'The TikTok Research API failed with 500 (internal_error)', code: 'internal_error' },
+  GW_UPSTREAM_TOO_LARGE: { detail: 'The TikTok Research API sent a reply larger than 1048576 bytes (UPSTREAM_MAX_BODY_BYTES)' },
+  GW_UPSTREAM_NO_PROGRESS: { detail: 'TikTok answered 3 pages in a row without a new account at cursor 1767225597; the export job stops there' },
   GW_UPSTREAM_UNAVAILABLE: { detail: 'Could not connect to the TikTok Research API' },
   GW_CREDENTIALS_REJECTED: {
     detail: "TikTok refused the gateway's client credentials; an operator must check TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET",
@@ -59,6 +61,7 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
     detail: "TikTok has not approved the gateway's research client for this data; an operator must request the scope",
     code: 'scope_not_authorized'
   },
+  GW_SHARED_STATE_UNAVAILABLE: { detail: 'The shared state of the replicas (Redis) is unavailable; retry in 5 s' },
   GW_OVERLOADED: { detail: 'The gateway is shedding load (eventLoopDelay: 1200); retry in 10 s' },
   GW_UPSTREAM_TIMEOUT: { detail: 'The TikTok Research API did not answer in time' },
   GW_DEADLINE_EXCEEDED: { detail: "No answer within the gateway's 30000 ms deadline; retry shortly" }
@@ -68,7 +71,13 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
 const ROUTELESS_PROBLEMS: readonly FailureKind[] = ['GW_METHOD_NOT_ALLOWED', 'GW_REQUEST_TIMEOUT', 'GW_HEADERS_TOO_LARGE']
 
 /** Kinds a page route never answers with: the export jobs' own, a request body's and those of no route. */
-const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set(['GW_EXPORT_NOT_FOUND', 'GW_EXPORT_BUDGET_EXHAUSTED', ...BODY_PROBLEMS, ...ROUTELESS_PROBLEMS])
+const NOT_ON_PAGES: ReadonlySet<FailureKind> = new Set([
+  'GW_EXPORT_NOT_FOUND',
+  'GW_EXPORT_BUDGET_EXHAUSTED',
+  'GW_UPSTREAM_NO_PROGRESS',
+  ...BODY_PROBLEMS,
+  ...ROUTELESS_PROBLEMS
+])
 
 /** Every kind a route reaching TikTok can answer with. */
 export const ALL_PROBLEMS: readonly FailureKind[] = KINDS.filter((kind) => !NOT_ON_PAGES.has(kind))

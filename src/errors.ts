@@ -67,8 +67,8 @@ const kinds = {
   GW_CONSUMER_RATE_LIMITED: [429, 'Too many requests from this consumer', { ...REQUEST, concerns: 'consumer', job: 'retry' }],
   GW_HEADERS_TOO_LARGE: [431, 'Request headers too large', REQUEST],
   GW_UPSTREAM_ERROR: [502, 'TikTok Research API failed', TRANSPORT],
-  // A property of the page asked for: asking again gets the same reply, and TikTok is otherwise healthy.
-  GW_UPSTREAM_TOO_LARGE: [502, 'TikTok sent a reply larger than the gateway takes', { ...REQUEST, concerns: 'upstream', servesStale: true }],
+  // Too large, an unexpected shape or status: a property of the page asked for, which asking again would only pay for again.
+  GW_UPSTREAM_INVALID_REPLY: [502, 'TikTok sent a reply the gateway cannot use', { ...REQUEST, concerns: 'upstream', servesStale: true }],
   // The list kept coming back without a new account: more calls would spend quota on the same page.
   GW_UPSTREAM_NO_PROGRESS: [502, 'TikTok kept answering without a new account', { ...REQUEST, concerns: 'upstream' }],
   GW_UPSTREAM_UNAVAILABLE: [503, 'TikTok Research API unreachable', TRANSPORT],
@@ -112,6 +112,12 @@ export function isFailureKind(code: string): code is FailureKind {
 /** The row of the error table that `err` belongs to. */
 export function traitsOf(err: unknown): FailureTraits {
   return isGatewayError(err) && isFailureKind(err.code) ? TRAITS[err.code] : UNKNOWN
+}
+
+/** Whether a failure is one caller's own (its budget, the export jobs'), never to be passed to another caller. */
+export function isCallersOwn(err: unknown): boolean {
+  const { concerns } = traitsOf(err)
+  return concerns === 'consumer' || concerns === 'exports'
 }
 
 /** What a consumer reads about a kind: its RFC 9457 `type` (a URN), HTTP status and title. */

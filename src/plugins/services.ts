@@ -30,6 +30,8 @@ export interface ServicesOptions {
 
 /** How soon a replica notices a job created elsewhere, one resuming after 00:00 UTC, or one a dead replica left. */
 const EXPORT_SWEEP_MS = 5000
+/** How often a failed token exchange is tried again in the background; readiness recovers within it. */
+const TOKEN_RETRY_MS = 30_000
 
 /** Wires the stores, the upstream client, the services and their metrics; closes them with the app. */
 export default fp<ServicesOptions>(
@@ -44,7 +46,7 @@ export default fp<ServicesOptions>(
       consumers: [...budgets.keys(), ...(config.allowAnonymous ? [ANONYMOUS] : [])],
       now
     })
-    const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, onCall: (call) => metrics.upstreamCall(call) })
+    const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, tokenRetryMs: TOKEN_RETRY_MS, onCall: (call) => metrics.upstreamCall(call) })
     const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState, redis: () => stores.redis, exportJobs: () => stores.jobs.countByState() })
 
     app.decorate('stores', stores)

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { failure } from '../errors.js'
+import { failure, traitsOf } from '../errors.js'
 import { REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { HealthStatus } from '../schemas/operations.js'
 import { problemResponses } from '../schemas/problem.js'
@@ -44,7 +44,8 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['operations'],
         summary: 'Readiness: able to serve consumers',
         description:
-          "Not ready (503) while TikTok rejects the gateway's client credentials. Still ready while the daily quota " +
+          "Not ready (503) while TikTok rejects the gateway's client credentials; the exchange is tried again in the background " +
+          'every 30 s, so readiness recovers without consumer traffic. Still ready while the daily quota ' +
           'is spent or TikTok is failing: cached pages can still be served. Checks no upstream on its own: ' +
           'readiness reflects the outcome of the last token exchange. While Redis (REDIS_URL) is unavailable: 200 with ' +
           '`status: degraded` and `redis: unavailable`, since every replica shares it and each can still serve.',
@@ -54,7 +55,7 @@ const operationsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     },
     async () => {
-      if (app.researchApi.credentialsRejected) {
+      if (traitsOf(app.researchApi.tokenFailure).unready) {
         throw failure('GW_CREDENTIALS_REJECTED', 'The last token exchange was refused; an operator must check TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET')
       }
       // Still 200: every replica shares the one Redis, so a 503 would take them all out of the load

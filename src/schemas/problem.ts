@@ -50,7 +50,7 @@ const EXAMPLES: Record<FailureKind, Pick<Problem, 'detail' | 'code'>> = {
   GW_CONSUMER_RATE_LIMITED: { detail: '"notebooks" sent more than 600 requests a minute; retry in 42 s' },
   GW_HEADERS_TOO_LARGE: { detail: 'The request headers are larger than the gateway takes' },
   GW_UPSTREAM_ERROR: { detail: 'The TikTok Research API failed with 500 (internal_error)', code: 'internal_error' },
-  GW_UPSTREAM_TOO_LARGE: { detail: 'The TikTok Research API sent a reply larger than 1048576 bytes (UPSTREAM_MAX_BODY_BYTES)' },
+  GW_UPSTREAM_INVALID_REPLY: { detail: 'The TikTok Research API sent a reply larger than 1048576 bytes (UPSTREAM_MAX_BODY_BYTES)' },
   GW_UPSTREAM_NO_PROGRESS: { detail: 'TikTok answered 3 pages in a row without a new account at cursor 1767225597; the export job stops there' },
   GW_UPSTREAM_UNAVAILABLE: { detail: 'Could not connect to the TikTok Research API' },
   GW_CREDENTIALS_REJECTED: {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
+import { setImmediate } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import { failure, isGatewayError } from '../errors.js'
+import { failure, isGatewayError, traitsOf } from '../errors.js'
 import type { ExportRequest } from '../schemas/export-jobs.js'
 import type { JobStore, Lease, Setback, StoredJob } from '../stores/job-store.js'
 import { nextUtcDay } from '../utc-day.js'
+import { ListWalk } from './list-walk.js'
 import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages } from './pages.js'
 
 /** Who asks: a consumer sees its own jobs, an admin everyone's. */
@@ -14,7 +16,7 @@ export interface Viewer {
 
 export interface ExportJobsOptions {
   store: JobStore
-  pages: Pages
+  pages: Pick<Pages, 'accounts'>
   /** Jobs this replica runs at the same time. */
   concurrency: number
   /** How long a replica holds a job without renewing; another replica takes over after it. */
@@ -27,8 +29,6 @@ export interface ExportJobsOptions {
   onRecords?: (count: number) => void
 }
 
-/** Quota refusals: nothing to do but wait for 00:00 UTC, when every budget resets. */
-const QUOTA_CODES = new Set(['GW_DAILY_QUOTA_EXHAUSTED', 'GW_CONSUMER_BUDGET_EXHAUSTED', 'GW_EXPORT_BUDGET_EXHAUSTED'])
 /** TikTok failures in a row after which a job fails rather than waits again. */
 const MAX_FAILURES = 8
 const RETRY_BASE_MS = 30_000
@@ -153,6 +153,7 @@ export class ExportJobs {
     const { store, pages, log, onRecords } = this.#options
     const { id, relation, username, owner } = claimed
     const caller: Caller = { consumer: owner, log: log.child({ job: id }), exportJob: id }
+    const walk = new ListWalk()
     let job = claimed
     while (!this.#closed) {
       // Checked before every call, so that a job cancelled anywhere makes no further call.
@@ -167,20 +168,30 @@ export class ExportJobs {
       const committed = await store.commit(id, this.#lease(), { accounts: page.accounts, cursor: page.cursor, last: !page.hasMore })
       // Cancelled, or taken over by a replica that found the lease run out: the page is not recorded here.
       if (committed === undefined) return
-      onRecords?.(committed.records - job.records)
+      const added = committed.records - job.records
+      onRecords?.(added)
       job = committed
       if (job.state !== 'running') return
+      const stuck = walk.afterPage(added, page.cursor)
+      if (stuck !== undefined) {
+        await store.setBack(id, this.#lease(), this.#setback(stuck, job))
+        return
+      }
+      // Cached pages resolve without a turn of the event loop: let timers, I/O and signals in between pages.
+      await setImmediate()
     }
     await store.release(id, this.#lease())
   }
 
+  /** What a failure does to a job: its row of the error table says pause, fail, or retry with backoff. */
   #setback(err: unknown, job: StoredJob): Setback {
     const now = this.#options.now()
     const error = isGatewayError(err) ? err : undefined
     const detail = error?.message ?? 'The gateway failed unexpectedly'
-    if (error !== undefined && QUOTA_CODES.has(error.code)) return { state: 'paused', resumesAt: nextUtcDay(now), error: detail }
-    // The user is gone, private or unavailable: asking again would spend quota on the same answer.
-    if (error !== undefined && error.statusCode >= 400 && error.statusCode < 500 && error.statusCode !== 429) return { state: 'failed', error: detail }
+    const effect = traitsOf(err).job
+    if (effect === 'pause') return { state: 'paused', resumesAt: nextUtcDay(now), error: detail }
+    // The user is gone, private or unavailable, or the list makes no progress: asking again would spend quota on the same answer.
+    if (effect === 'fail') return { state: 'failed', error: detail }
     if (job.failures + 1 >= MAX_FAILURES) return { state: 'failed', error: `${detail} (${MAX_FAILURES} failures in a row)` }
     const backoffMs = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** job.failures)
     const retryAt = now + Math.max(backoffMs, (error?.retryAfterSeconds ?? 0) * 1000)

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
-import { isGatewayError } from '../errors.js'
+import { traitsOf } from '../errors.js'
 import type { ExportEnd, ExportReason } from '../schemas/export.js'
 import type { CacheOutcome } from '../stores/page-store.js'
+import { ListWalk } from './list-walk.js'
 import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages, type Relation } from './pages.js'
 
 export interface PageRequest {
@@ -63,9 +64,6 @@ export class Exports {
   }
 }
 
-/** A daily budget ran out: the team's, the consumer's or TikTok's. */
-const QUOTA_FAILURES = new Set(['GW_DAILY_QUOTA_EXHAUSTED', 'GW_CONSUMER_BUDGET_EXHAUSTED'])
-
 /**
  * Opens an export of a whole list as NDJSON: one line per account, newest first, then an end line.
  * The first page is read before this resolves, so that an unknown user, a private one or a spent
@@ -94,6 +92,7 @@ class ExportStream extends Readable {
   #records = 0
   #pages = 0
   #reading: Promise<void> | undefined
+  readonly #walk = new ListWalk()
 
   constructor(readPage: ReadPage, limit: number | undefined, request: PageRequest, first: AccountPage, log: FastifyBaseLogger) {
     // A buffer of nothing: the next page is read only once the consumer took the last one.
@@ -120,45 +119,58 @@ class ExportStream extends Readable {
   }
 
   async #step(): Promise<void> {
-    let page = this.#firstPage
-    this.#firstPage = undefined
-    if (page === undefined) {
-      try {
-        page = await this.#readPage(this.#request, false)
-      } catch (err) {
+    for (;;) {
+      let page = this.#firstPage
+      this.#firstPage = undefined
+      if (page === undefined) {
+        try {
+          page = await this.#readPage(this.#request, false)
+        } catch (err) {
+          if (this.destroyed) return
+          // A spent budget (the team's, the consumer's, TikTok's) waits for 00:00 UTC; anything else is a failure.
+          const reason: ExportReason = traitsOf(err).job === 'pause' ? 'quota' : 'upstream_error'
+          this.#log.warn({ err, reason, cursor: this.#request.cursor }, 'export stopped early')
+          this.#finish('', false, reason, this.#request.cursor ?? null)
+          return
+        }
         if (this.destroyed) return
-        const reason: ExportReason = isGatewayError(err) && QUOTA_FAILURES.has(err.code) ? 'quota' : 'upstream_error'
-        this.#log.warn({ err, reason, cursor: this.#request.cursor }, 'export stopped early')
-        this.#finish('', false, reason, this.#request.cursor ?? null)
+      }
+      this.#pages++
+
+      const fresh = page.accounts.filter((account) => !this.#previous.has(account.username))
+      this.#overlap = page.accounts.length - fresh.length
+      const wanted = this.#limit === undefined ? fresh.length : this.#limit - this.#records
+      const sent = fresh.slice(0, wanted)
+      this.#records += sent.length
+      this.#previous = new Set(page.accounts.map((account) => account.username))
+      const lines = sent.map(({ username, display_name }) => JSON.stringify({ username, display_name }) + '\n').join('')
+
+      if (sent.length < fresh.length) {
+        // TikTok repeated fewer accounts than the last boundary did, so this page holds more than
+        // were wanted: its cursor would skip the ones held back; resuming at its start repeats some instead.
+        this.#finish(lines, false, 'limit', this.#request.cursor ?? null)
         return
       }
-      if (this.destroyed) return
-    }
-    this.#pages++
-
-    const fresh = page.accounts.filter((account) => !this.#previous.has(account.username))
-    this.#overlap = page.accounts.length - fresh.length
-    const wanted = this.#limit === undefined ? fresh.length : this.#limit - this.#records
-    const sent = fresh.slice(0, wanted)
-    this.#records += sent.length
-    this.#previous = new Set(page.accounts.map((account) => account.username))
-    const lines = sent.map(({ username, display_name }) => JSON.stringify({ username, display_name }) + '\n').join('')
-
-    if (sent.length < fresh.length) {
-      // TikTok repeated fewer accounts than the last boundary did, so this page holds more than
-      // were wanted: its cursor would skip the ones held back; resuming at its start repeats some instead.
-      this.#finish(lines, false, 'limit', this.#request.cursor ?? null)
-    } else if (!page.hasMore) {
-      this.#finish(lines, true, 'done', null)
-    } else if (this.#limit !== undefined && this.#records === this.#limit) {
-      this.#finish(lines, false, 'limit', page.cursor)
-    } else if (fresh.length === 0) {
-      // A page of nothing new would be asked for again and again.
-      this.#log.warn({ cursor: page.cursor }, 'TikTok answered a page without a new account; export stopped')
-      this.#finish(lines, false, 'upstream_error', page.cursor)
-    } else {
+      if (!page.hasMore) {
+        this.#finish(lines, true, 'done', null)
+        return
+      }
+      if (this.#limit !== undefined && this.#records === this.#limit) {
+        this.#finish(lines, false, 'limit', page.cursor)
+        return
+      }
+      const stuck = this.#walk.afterPage(fresh.length, page.cursor)
+      if (stuck !== undefined) {
+        this.#log.warn({ err: stuck, cursor: page.cursor }, 'export stopped early')
+        this.#finish(lines, false, 'upstream_error', page.cursor)
+        return
+      }
       this.#request = { maxCount: pageSize(this.#limit === undefined ? undefined : this.#limit - this.#records + this.#overlap), cursor: page.cursor }
-      this.push(lines)
+      // A page of nothing new gives the reader nothing to take, so nothing would ask for the next page: read it now.
+      if (lines !== '') {
+        this.push(lines)
+        return
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { failure, isGatewayError } from '../errors.js'
+import { failure, isGatewayError, traitsOf } from '../errors.js'
 import type { FollowersPage } from '../schemas/followers.js'
 import type { FollowingPage } from '../schemas/following.js'
 import type { UserProfile } from '../schemas/profile.js'
@@ -234,16 +234,14 @@ export class Pages {
 const accountsOf = (accounts: Array<{ username: string; display_name: string }>) =>
   accounts.map(({ username, display_name }) => ({ username, display_name }))
 
-/** An old page beats no page when TikTok is down, slow, rate-limiting or out of quota; not when the user is gone. */
-function servesStale(error: unknown): boolean {
-  return isGatewayError(error) && (error.statusCode === 429 || error.statusCode >= 500)
-}
+/** Whether an old page may stand in for this failure (TikTok down, slow, limiting, out of quota; not a user gone). */
+const servesStale = (error: unknown): boolean => traitsOf(error).servesStale
 
+/** A refusal about another caller's own budget: this caller loads again under its own. */
 function aboutAnother(error: unknown, { consumer, exportJob }: Caller): boolean {
-  if (!isGatewayError(error)) return false
-  // The export budget refuses jobs only; a consumer who joined a job's load loads again under its own.
-  if (error.code === 'GW_EXPORT_BUDGET_EXHAUSTED') return exportJob === undefined
-  return error.consumer !== undefined && error.consumer !== consumer
+  const { concerns } = traitsOf(error)
+  if (concerns === 'exports') return exportJob === undefined
+  return concerns === 'consumer' && isGatewayError(error) && error.consumer !== consumer
 }
 
 /** Gives up waiting after `ms`; the load itself goes on and fills the cache for the next caller. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { failure, isGatewayError, problemKindOf, type FailureKind } from '../errors.js'
+import { failure, isCallersOwn, isGatewayError, problemKindOf, type FailureKind } from '../errors.js'
 import { MemoryPageStore } from './memory-page-store.js'
 import type { CacheOutcome, PageFetch, PageStore, StoredPage } from './page-store.js'
 import type { RedisConnection } from './redis.js'
@@ -211,7 +211,7 @@ export class RedisPageStore implements PageStore {
 
   async #markFailed(keys: PageKeys, error: unknown): Promise<void> {
     // A consumer's own budget, or the export jobs', is no reason to refuse another consumer the page.
-    if (!isGatewayError(error) || error.code === 'GW_CONSUMER_BUDGET_EXHAUSTED' || error.code === 'GW_EXPORT_BUDGET_EXHAUSTED') return
+    if (!isGatewayError(error) || isCallersOwn(error)) return
     const { code, message, upstreamCode, logId, retryAfterSeconds } = error
     await this.#redis.set(keys.error, JSON.stringify({ code, message, upstreamCode, logId, retryAfterSeconds }), 'PX', this.#options.errorTtlMs)
   }

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { Agent, request, errors, type Dispatcher } from 'undici'
+import { Agent, request, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
-import { failure, isGatewayError, type GatewayError } from '../errors.js'
+import { networkFailure, tooLargeFailure, type UpstreamReply } from './failures.js'
 
 export interface UpstreamCall {
   endpoint: string
@@ -31,16 +31,9 @@ export interface UpstreamRequest {
   log: FastifyBaseLogger
 }
 
-export interface UpstreamReply {
-  status: number
-  headers: IncomingHttpHeaders
-  /** The parsed JSON body, or undefined when the body was not JSON (a 504 from TikTok's edge is HTML). */
-  json: unknown
-}
-
 /**
  * POSTs to the Research API, one attempt at a time, bounded in time and size; undici's failures are
- * mapped to gateway failures here and only here. Whether to try again is decided above it.
+ * mapped by failures.ts. Whether to try again is decided above it.
  */
 export class HttpClient {
   readonly #options: HttpClientOptions
@@ -93,7 +86,7 @@ export class HttpClient {
     const { maxBodyBytes } = this.#options
     const tooLarge = () => {
       body.destroy()
-      return failure('GW_UPSTREAM_ERROR', `The TikTok Research API sent a reply larger than ${maxBodyBytes} bytes`)
+      return tooLargeFailure(maxBodyBytes)
     }
     if (Number(headers['content-length']) > maxBodyBytes) throw tooLarge()
     const chunks: Buffer[] = []
@@ -117,20 +110,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined
   }
-}
-
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
-
-/** undici failures mapped once: cannot connect -> 503, too slow -> 504, anything else mid-exchange -> 502. */
-function networkFailure(err: unknown): GatewayError {
-  if (isGatewayError(err)) return err
-  const code = (err as { code?: string }).code ?? ''
-  if (err instanceof errors.ConnectTimeoutError || UNREACHABLE.has(code)) {
-    return failure('GW_UPSTREAM_UNAVAILABLE', 'Could not connect to the TikTok Research API', { cause: err })
-  }
-  const name = (err as { name?: string }).name
-  if (name === 'TimeoutError' || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
-    return failure('GW_UPSTREAM_TIMEOUT', 'The TikTok Research API did not answer in time', { cause: err })
-  }
-  return failure('GW_UPSTREAM_ERROR', 'The connection to the TikTok Research API failed mid-request', { cause: err })
 }

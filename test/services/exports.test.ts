@@ -151,3 +151,26 @@ t.test('destroying the stream while a page is being read waits for it and reads 
   t.equal(requests.length, 2)
   t.equal(stream.read(), null, 'nothing was pushed after the destroy')
 })
+
+t.test('a list that keeps answering pages without a new account ends the export after a few pages, as a job does', async (t) => {
+  let reads = 0
+  const readPage: ReadPage = async () => {
+    reads++
+    return { accounts: [{ username: 'same', display_name: 'Same' }], cursor: 5, hasMore: true, outcome: 'hit' }
+  }
+  const { accounts, end } = await lines(await openExport(readPage, {}, log))
+  t.same(accounts, ['same'], 'the one account, once')
+  t.match(end, { complete: false, reason: 'upstream_error', resume_cursor: 5 })
+  t.equal(reads, 4, 'the first page, then three that added nothing')
+})
+
+t.test('one page of nothing new between pages of new accounts does not end an export', async (t) => {
+  const pages = [['a', 'b'], [], ['c']]
+  const readPage: ReadPage = async ({ cursor }) => {
+    const index = cursor === undefined ? 0 : 3 - cursor
+    return { accounts: (pages[index] ?? []).map((username) => ({ username, display_name: username })), cursor: 2 - index, hasMore: index < 2, outcome: 'miss' }
+  }
+  const { accounts, end } = await lines(await openExport(readPage, {}, log))
+  t.same(accounts, ['a', 'b', 'c'])
+  t.match(end, { complete: true, reason: 'done' })
+})

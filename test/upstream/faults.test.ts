@@ -35,20 +35,22 @@ t.test('each upstream error code maps to its documented problem', async (t) => {
     { reply: [429, apiError('rate_limit_exceeded')], status: 429, kind: 'rate-limited', retryAfter: '60' },
     { reply: [429, apiError('daily_quota_limit_exceeded')], status: 429, kind: 'daily-quota-exhausted', retryAfter: 'midnight' },
     { reply: [401, apiError('scope_not_authorized')], status: 503, kind: 'scope-not-authorized' },
-    { reply: [400, apiError('invalid_params', 'Invalid count or cursor')], status: 502, kind: 'upstream-error' },
+    // TikTok's known transient fault is retried like a 5xx (UPSTREAM_RETRIES=2: three attempts).
+    { reply: [400, apiError('invalid_params', 'Invalid count or cursor')], status: 502, kind: 'upstream-error', attempts: 3 },
     { reply: [400, apiError('invalid_params', 'max_count is wrong')], status: 400, kind: 'invalid-request' },
-    { reply: [418, apiError('teapot')], status: 502, kind: 'upstream-error' }
+    { reply: [418, apiError('teapot')], status: 502, kind: 'upstream-invalid-reply' }
   ] as const
   for (const { reply, status, kind, ...expect } of cases) {
-    const { app, tiktok } = await mockedGateway(t)
+    const { app, tiktok, agent } = await mockedGateway(t)
     const [code, body, headers] = reply
-    tiktok.intercept(FOLLOWERS).reply(code, body, { headers: headers ?? {} })
+    tiktok.intercept(FOLLOWERS).reply(code, body, { headers: headers ?? {} }).times('attempts' in expect ? expect.attempts : 1)
     const res = await app.inject('/v1/users/someone/followers')
     t.equal(res.statusCode, status, body.error.code)
     t.match(res.json(), { type: `urn:tiktok-research-gateway:problem:${kind}`, status, code: body.error.code, log_id: body.error.log_id })
     if ('retryAfter' in expect) {
       t.equal(res.headers['retry-after'], expect.retryAfter === 'midnight' ? '21600' : expect.retryAfter)
     }
+    agent.assertNoPendingInterceptors()
   }
 })
 
@@ -81,13 +83,14 @@ t.test("an HTML 504 from TikTok's edge is retried, then a 504 problem", async (t
   t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-timeout' })
 })
 
-t.test('a 200 that is not the documented shape is a 502', async (t) => {
+t.test('a 200 that is not the documented shape is a 502 invalid reply, asked once (asking again would pay for the same reply)', async (t) => {
   for (const body of ['not json', { data: { user_followers: 'nope' }, error: { code: 'ok', message: '' } }, { unexpected: true }]) {
     const { app, tiktok } = await mockedGateway(t)
     tiktok.intercept(FOLLOWERS).reply(200, body)
     const res = await app.inject('/v1/users/someone/followers')
     t.equal(res.statusCode, 502, JSON.stringify(body))
     t.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8')
+    t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-invalid-reply' })
   }
 })
 
@@ -165,8 +168,25 @@ t.test('a reply larger than UPSTREAM_MAX_BODY_BYTES is cut off as soon as it pas
   const { app } = await buildGateway(t, { ...LIVE, TIKTOK_API_BASE_URL: await listen(t, server), UPSTREAM_RETRIES: '0', UPSTREAM_MAX_BODY_BYTES: '100000' })
   const res = await app.inject('/v1/users/someone/followers')
   t.equal(res.statusCode, 502)
-  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-error', detail: /larger than 100000 bytes/ })
+  t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-invalid-reply', detail: /larger than 100000 bytes/ })
   await upstreamClosed
+})
+
+t.test('an oversized reply is a property of its page: one charged call, no retry, and the circuit stays closed for every other page', async (t) => {
+  const { app, tiktok, agent } = await mockedGateway(t)
+  const huge = { ...OK_PAGE, padding: 'x'.repeat(2 * 1024 * 1024) }
+  // More oversized pages than the breaker's threshold (5), each asked once.
+  tiktok.intercept(FOLLOWERS).reply(200, huge).times(6)
+  for (let i = 0; i < 6; i++) {
+    const res = await app.inject(`/v1/users/big${i}/followers`)
+    t.equal(res.statusCode, 502)
+    t.match(res.json(), { type: 'urn:tiktok-research-gateway:problem:upstream-invalid-reply' })
+  }
+  agent.assertNoPendingInterceptors()
+  t.equal(app.researchApi.breakerState, 'closed')
+  t.equal((await app.quota.report()).team.used, 6, 'one call charged per request')
+  tiktok.intercept(FOLLOWERS).reply(200, OK_PAGE)
+  t.equal((await app.inject('/v1/users/small/followers')).statusCode, 200)
 })
 
 t.test('UPSTREAM_TIMEOUT_MS bounds the whole attempt: a trickling body is a 504, and the next request loads afresh', async (t) => {

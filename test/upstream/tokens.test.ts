@@ -1,5 +1,11 @@
-import t from 'tap'
-import { sandboxGateway } from '../helpers/gateway.js'
+import { setImmediate } from 'node:timers/promises'
+import pino from 'pino'
+import t, { type Test } from 'tap'
+import { MockAgent } from 'undici'
+import { loadConfig } from '../../src/config.js'
+import { traitsOf } from '../../src/errors.js'
+import { ResearchApi } from '../../src/upstream/research-api.js'
+import { buildGateway, sandboxGateway } from '../helpers/gateway.js'
 
 t.test('many requests, sequential and concurrent, share one token exchange', async (t) => {
   const { app, sandbox } = await sandboxGateway(t)
@@ -36,4 +42,57 @@ t.test('a revoked token is dropped, exchanged once and the call retried once', a
   t.ok(responses.every((res) => res.statusCode === 200))
   t.equal(sandbox.stats.tokenExchanges, 2, 'one renewal shared by every caller that saw the 401')
   t.equal(sandbox.stats.followerCalls, 1 + 10 + 10, 'each refused call was retried once')
+})
+
+const ORIGIN = 'https://open.tiktokapis.com'
+const TOKEN = { path: '/v2/oauth/token/', method: 'POST' }
+const ISSUED = { access_token: 'clt.mock', expires_in: 7200, token_type: 'Bearer' }
+const LIVE = { TIKTOK_CLIENT_KEY: 'live-key', TIKTOK_CLIENT_SECRET: 'live-secret', GATEWAY_ALLOW_ANONYMOUS: 'true' }
+
+function mockedTikTok(t: Test) {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  t.teardown(() => agent.close())
+  return { agent, tiktok: agent.get(ORIGIN) }
+}
+
+t.test('a 429 or 5xx from the token endpoint is TikTok limiting or failing (429 or 503 with Retry-After), not rejected credentials, and readiness stays', async (t) => {
+  const cases = [
+    { reply: [429, { error: 'rate_limit_exceeded', error_description: 'slow down', log_id: 'L1' }, { 'retry-after': '45' }], status: 429, kind: 'rate-limited', retryAfter: '45' },
+    { reply: [429, { error: 'rate_limit_exceeded' }, {}], status: 429, kind: 'rate-limited', retryAfter: '60' },
+    { reply: [503, 'upstream connect error', { 'retry-after': '20' }], status: 503, kind: 'upstream-unavailable', retryAfter: '20' }
+  ] as const
+  for (const { reply, status, kind, retryAfter } of cases) {
+    const { agent, tiktok } = mockedTikTok(t)
+    const [code, body, headers] = reply
+    // A 5xx is retried (UPSTREAM_RETRIES=2): every attempt fails the same way.
+    tiktok.intercept(TOKEN).reply(code, body, { headers }).times(code >= 500 ? 3 : 1)
+    const { app } = await buildGateway(t, LIVE, { dispatcher: agent })
+    const res = await app.inject('/v1/users/someone/followers')
+    t.equal(res.statusCode, status, `token ${code}`)
+    t.match(res.json(), { type: `urn:tiktok-research-gateway:problem:${kind}` })
+    t.equal(res.headers['retry-after'], retryAfter)
+    t.equal((await app.inject('/readyz')).statusCode, 200, 'a limit or an outage is no reason to leave the load balancer')
+    agent.assertNoPendingInterceptors()
+  }
+})
+
+t.test('rejected credentials make the gateway unready until a background exchange succeeds, with no consumer request', async (t) => {
+  const { agent, tiktok } = mockedTikTok(t)
+  tiktok.intercept(TOKEN).reply(401, { error: 'invalid_client', error_description: 'bad secret', log_id: 'L2' })
+  tiktok.intercept(TOKEN).reply(200, ISSUED)
+  const api = new ResearchApi({
+    ...loadConfig({ ...LIVE, UPSTREAM_RETRIES: '0' }).upstream,
+    logger: pino({ level: 'silent' }),
+    dispatcher: agent,
+    now: Date.now,
+    tokenRetryMs: 1
+  })
+  t.teardown(() => api.close())
+  const context = { log: pino({ level: 'silent' }), charge: async () => {} }
+  await t.rejects(api.queryUserFollowers({ username: 'a', max_count: 1 }, context), { code: 'GW_CREDENTIALS_REJECTED' })
+  t.equal(traitsOf(api.tokenFailure).unready, true)
+  // The background retry takes the second intercept; readiness reads the outcome.
+  while (api.tokenFailure !== undefined) await setImmediate()
+  agent.assertNoPendingInterceptors()
 })

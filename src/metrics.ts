@@ -104,6 +104,13 @@ export class Metrics {
     registers: this.#everyView
   })
 
+  readonly exportJobProblems = new Counter({
+    name: 'gateway_export_job_problems_total',
+    help: 'Export jobs stopped short, by problem code (a TikTok failure, a spent budget, Redis full or away), or lost from the store (lost)',
+    labelNames: ['problem'],
+    registers: this.#everyView
+  })
+
   readonly #upstreamCalls = new Counter({
     name: 'gateway_upstream_calls_total',
     help: 'Calls to the TikTok API by endpoint (token, followers) and outcome (HTTP status or failure code)',

@@ -74,10 +74,16 @@ export default fp<ServicesOptions>(
       sweepMs: EXPORT_SWEEP_MS,
       log: app.log,
       now,
-      onRecords: (count) => metrics.exportRecords.inc(count)
+      onRecords: (count) => metrics.exportRecords.inc(count),
+      onProblem: (problem) => metrics.exportJobProblems.inc({ problem })
     })
     app.decorate('exportJobs', exportJobs)
     app.addHook('onReady', () => exportJobs.start())
+    // At SIGTERM each run stops after its page and hands its job back at once, while connections drain.
+    app.addHook('preClose', (done) => {
+      exportJobs.stop()
+      done()
+    })
     // A replica that started while Redis was down, or lost it for a while, re-checks its jobs once it is back.
     for (const connection of stores.redis) connection.onRecover(() => void exportJobs.recheck())
     app.addHook('onResponse', (request, reply, done) => {

@@ -27,6 +27,8 @@ export interface ExportJobsOptions {
   now: () => number
   /** Accounts a page added to a job. */
   onRecords?: (count: number) => void
+  /** A job stopped short (by the problem's code) or vanished from the store (`lost`). */
+  onProblem?: (problem: string) => void
 }
 
 /** TikTok failures in a row after which a job fails rather than waits again. */
@@ -121,10 +123,18 @@ export class ExportJobs {
     while (this.#sweeping || this.#running.size > 0) await Promise.all([this.#sweeping, ...this.#running.values()])
   }
 
-  /** Stops sweeping, lets each run finish its page, and hands its jobs back for another replica to take at once. */
-  async close(): Promise<void> {
+  /**
+   * Stops sweeping and tells each run to stop after its current page and hand its job back, for
+   * another replica to take at once. Called when the close begins, not after the connections drain.
+   */
+  stop(): void {
     this.#closed = true
     clearInterval(this.#timer)
+  }
+
+  /** Stops, then waits for the runs to finish their page and hand their jobs back. */
+  async close(): Promise<void> {
+    this.stop()
     await this.idle()
   }
 
@@ -157,30 +167,48 @@ export class ExportJobs {
     let job = claimed
     while (!this.#closed) {
       // Checked before every call, so that a job cancelled anywhere makes no further call.
-      if (!(await store.renew(id, this.#lease()))) return
+      if (!(await store.renew(id, this.#lease()))) return this.#lost(job, caller)
+      let committed: StoredJob | undefined
       let page: AccountPage
       try {
         page = await pages.accounts(relation, { username, maxCount: EXPORT_PAGE_SIZE, cursor: job.cursor }, caller)
+        committed = await store.commit(id, this.#lease(), { accounts: page.accounts, cursor: page.cursor, last: !page.hasMore })
       } catch (err) {
-        await store.setBack(id, this.#lease(), this.#setback(err, job))
-        return
+        // TikTok, a budget, or Redis refusing the page's records (full): the row of the error table says what next.
+        return this.#setBack(job, err, caller)
       }
-      const committed = await store.commit(id, this.#lease(), { accounts: page.accounts, cursor: page.cursor, last: !page.hasMore })
       // Cancelled, or taken over by a replica that found the lease run out: the page is not recorded here.
-      if (committed === undefined) return
+      if (committed === undefined) return this.#lost(job, caller)
       const added = committed.records - job.records
       onRecords?.(added)
       job = committed
       if (job.state !== 'running') return
       const stuck = walk.afterPage(added, page.cursor)
-      if (stuck !== undefined) {
-        await store.setBack(id, this.#lease(), this.#setback(stuck, job))
-        return
-      }
+      if (stuck !== undefined) return this.#setBack(job, stuck, caller)
       // Cached pages resolve without a turn of the event loop: let timers, I/O and signals in between pages.
       await setImmediate()
     }
     await store.release(id, this.#lease())
+  }
+
+  /** Stops a run short of the end as the failure's row says, with a log line and a count of the problem. */
+  async #setBack(job: StoredJob, err: unknown, caller: Caller): Promise<void> {
+    const setback = this.#setback(err, job)
+    caller.log.warn({ err, state: setback.state }, 'export job stopped short')
+    this.#options.onProblem?.(isGatewayError(err) ? err.code : 'unexpected')
+    if (!(await this.#options.store.setBack(job.id, this.#lease(), setback))) await this.#lost(job, caller)
+  }
+
+  /**
+   * The job is no longer this runner's: cancelled or taken over (nothing to say), or gone from the
+   * store under it (Redis flushed, or restarted empty without persistence), which its owner must learn.
+   */
+  async #lost(job: StoredJob, { log }: Caller): Promise<void> {
+    const { store, now, onProblem } = this.#options
+    if ((await store.get(job.id)) !== undefined) return
+    log.error({ records: job.records }, 'export job vanished from the store (Redis flushed, or restarted empty without persistence); marked failed')
+    onProblem?.('lost')
+    await store.restoreFailed(job, now(), `The job vanished from the shared store (Redis flushed, or restarted empty without persistence) after ${job.records} records, which are lost; start a new export`)
   }
 
   /** What a failure does to a job: its row of the error table says pause, fail, or retry with backoff. */

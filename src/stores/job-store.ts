@@ -81,6 +81,12 @@ export interface JobStore {
   release(id: string, lease: Lease): Promise<void>
   /** Ends an unfinished job; its records are kept until it expires. Undefined when there is no such job. */
   cancel(id: string, at: number): Promise<StoredJob | undefined>
+  /**
+   * Writes back a job the store lost under its runner (Redis flushed, or restarted empty without
+   * persistence) as failed with `error` and no records, so that its owner learns why; kept for the
+   * retention time. The runner checks that the job is gone first: nobody else holds it then.
+   */
+  restoreFailed(job: StoredJob, at: number, error: string): Promise<void>
   /** The job's record lines (JSON, no newline), in the order fetched, a batch at a time. */
   records(id: string): AsyncIterable<string[]>
   countByState(): Promise<Record<ExportState, number>>

@@ -119,6 +119,12 @@ export class MemoryJobStore implements JobStore {
     return { ...entry.job }
   }
 
+  async restoreFailed(job: StoredJob, at: number, error: string): Promise<void> {
+    const entry: Entry = { job: { ...job, records: 0, pages: 0, updatedAt: at, resumesAt: undefined, error }, lines: [], seen: new Set(), dueAt: at, leaseUntil: 0 }
+    this.#entries.set(job.id, entry)
+    this.#end(entry, 'failed', at)
+  }
+
   async *records(id: string): AsyncIterable<string[]> {
     const lines = this.#entry(id)?.lines ?? []
     for (let start = 0; start < lines.length; start += BATCH) yield lines.slice(start, start + BATCH)

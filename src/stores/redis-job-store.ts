@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { EXPORT_STATES, type ExportRelation, type ExportState } from '../schemas/export-jobs.js'
 import type { JobStore, Lease, NewJob, PageCommit, Setback, StoredJob } from './job-store.js'
+import { sharedStateFailure } from './redis.js'
 
 const BATCH = 1000
 
@@ -115,7 +116,8 @@ export interface RedisJobStoreOptions {
 /**
  * Jobs in Redis, shared by every replica and kept across restarts. A job is a hash; its records a
  * list of record lines with a set of the usernames seen; `due` orders unfinished jobs by when they
- * next need a runner. Finished jobs and their records expire after the retention time.
+ * next need a runner. Finished jobs and their records expire after the retention time. Every failed
+ * command is shared state unavailable (503 with Retry-After), never a bare error.
  */
 export class RedisJobStore implements JobStore {
   readonly #redis: Redis
@@ -130,46 +132,36 @@ export class RedisJobStore implements JobStore {
 
   async create(job: NewJob): Promise<StoredJob> {
     const { id, owner, createdAt } = job
-    const fields: Record<string, string | number> = {
-      id,
-      owner,
-      username: job.username,
-      relation: job.relation,
-      state: 'queued',
-      records: 0,
-      pages: 0,
-      created: createdAt,
-      updated: createdAt,
-      failures: 0,
-      ...(job.maxRecords !== undefined && { max: job.maxRecords })
-    }
-    await this.#redis
-      .multi()
-      .hset(this.#key(id), fields)
-      .zadd(this.#due, createdAt, id)
-      .zadd(this.#index(), createdAt, id)
-      .zadd(this.#index(owner), createdAt, id)
-      .exec()
+    const fields = jobFields(job)
+    await shared(
+      this.#redis
+        .multi()
+        .hset(this.#key(id), fields)
+        .zadd(this.#due, createdAt, id)
+        .zadd(this.#index(), createdAt, id)
+        .zadd(this.#index(owner), createdAt, id)
+        .exec()
+    )
     return toJob(Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, String(value)])))
   }
 
   async get(id: string): Promise<StoredJob | undefined> {
-    const fields = await this.#redis.hgetall(this.#key(id))
+    const fields = await shared(this.#redis.hgetall(this.#key(id)))
     return fields.id === undefined ? undefined : toJob(fields)
   }
 
   async list(owner?: string): Promise<StoredJob[]> {
     const index = this.#index(owner)
-    const ids = await this.#redis.zrevrange(index, 0, -1)
-    const jobs = await this.#hashes(ids)
+    const ids = await shared(this.#redis.zrevrange(index, 0, -1))
+    const jobs = await shared(this.#hashes(ids))
     const gone = ids.filter((_, i) => jobs[i] === undefined)
     // Expired jobs leave their ids behind in the indexes; drop them as they are found.
-    if (gone.length > 0) await this.#redis.zrem(index, ...gone)
+    if (gone.length > 0) await shared(this.#redis.zrem(index, ...gone))
     return jobs.filter((job): job is StoredJob => job !== undefined)
   }
 
   async due(at: number): Promise<string[]> {
-    return this.#redis.zrangebyscore(this.#due, '-inf', at === Number.POSITIVE_INFINITY ? '+inf' : at)
+    return shared(this.#redis.zrangebyscore(this.#due, '-inf', at === Number.POSITIVE_INFINITY ? '+inf' : at))
   }
 
   async claim(id: string, { holder, now, until }: Lease): Promise<StoredJob | undefined> {
@@ -201,9 +193,22 @@ export class RedisJobStore implements JobStore {
     return Array.isArray(reply) ? toJob(pairs(reply)) : undefined
   }
 
+  async restoreFailed(job: StoredJob, at: number, error: string): Promise<void> {
+    const key = this.#key(job.id)
+    await shared(
+      this.#redis
+        .multi()
+        .hset(key, { ...jobFields(job), state: 'failed', updated: at, error })
+        .pexpire(key, this.#retentionMs)
+        .zadd(this.#index(), job.createdAt, job.id)
+        .zadd(this.#index(job.owner), job.createdAt, job.id)
+        .exec()
+    )
+  }
+
   async *records(id: string): AsyncIterable<string[]> {
     for (let start = 0; ; start += BATCH) {
-      const lines = await this.#redis.lrange(this.#key(id, 'records'), start, start + BATCH - 1)
+      const lines = await shared(this.#redis.lrange(this.#key(id, 'records'), start, start + BATCH - 1))
       if (lines.length > 0) yield lines
       if (lines.length < BATCH) return
     }
@@ -221,8 +226,8 @@ export class RedisJobStore implements JobStore {
     try {
       return await this.#redis.evalsha(SHAS[name], keys.length, ...keys, id, ...args)
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return this.#redis.eval(scripts[name], keys.length, ...keys, id, ...args)
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw sharedStateFailure(err)
+      return shared(this.#redis.eval(scripts[name], keys.length, ...keys, id, ...args))
     }
   }
 
@@ -248,6 +253,31 @@ export class RedisJobStore implements JobStore {
 
   #key(id: string, part?: 'records' | 'seen'): string {
     return `${this.#prefix}job:${id}${part === undefined ? '' : `:${part}`}`
+  }
+}
+
+/** A new job's hash: queued, nothing fetched yet. */
+function jobFields(job: NewJob): Record<string, string | number> {
+  return {
+    id: job.id,
+    owner: job.owner,
+    username: job.username,
+    relation: job.relation,
+    state: 'queued',
+    records: 0,
+    pages: 0,
+    created: job.createdAt,
+    updated: job.createdAt,
+    failures: 0,
+    ...(job.maxRecords !== undefined && { max: job.maxRecords })
+  }
+}
+
+async function shared<T>(command: Promise<T>): Promise<T> {
+  try {
+    return await command
+  } catch (err) {
+    throw sharedStateFailure(err)
   }
 }
 

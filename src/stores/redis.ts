@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Redis } from 'ioredis'
+import { failure, isGatewayError, type GatewayError } from '../errors.js'
 
 export interface RedisConnectionOptions {
   url: string
@@ -8,6 +9,19 @@ export interface RedisConnectionOptions {
   connectTimeoutMs: number
   commandTimeoutMs: number
   logger: FastifyBaseLogger
+}
+
+/** How soon a consumer refused for want of Redis may try again: reconnection is attempted at least every second. */
+const UNAVAILABLE_RETRY_SECONDS = 5
+
+/** A failed Redis command as the row of the error table a caller sees: shared state unavailable (503), or full. */
+export function sharedStateFailure(err: unknown): GatewayError {
+  if (isGatewayError(err)) return err
+  const full = err instanceof Error && err.message.startsWith('OOM')
+  const detail = full
+    ? 'Redis is full (maxmemory, noeviction) and refuses the write; an operator must free or grow it'
+    : 'The shared state of the replicas (Redis) is unavailable; retry shortly'
+  return failure('GW_SHARED_STATE_UNAVAILABLE', detail, { retryAfterSeconds: UNAVAILABLE_RETRY_SECONDS, cause: err })
 }
 
 /** The longest pause between reconnection attempts: Redis is back in use at most this long after it returns. */

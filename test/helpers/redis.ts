@@ -94,7 +94,8 @@ export async function ownRedis(t: Test, args: string[] = []): Promise<OwnRedis> 
     })
   }
   const kill = async () => {
-    if (child === undefined || child.exitCode !== null) return
+    // A killed server has a signalCode, not an exitCode: killing it twice (a test's kill, then its teardown) must not wait for a second exit.
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
     const exited = once(child, 'exit')
     child.kill('SIGKILL')
     await exited

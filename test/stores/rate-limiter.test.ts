@@ -69,8 +69,9 @@ t.test('on Redis: while Redis is stopped each replica counts alone, at most the 
     return connection
   }
   const keyPrefix = testPrefix(t, redis.url)
-  const replica = async () => new RedisRateLimiter({ connection: await open(), keyPrefix, limit, now: () => now })
-  const replicas: [RedisRateLimiter, RedisRateLimiter] = [await replica(), await replica()]
+  const connections = [await open(), await open()] as const
+  const replicaOn = (connection: RedisConnection) => new RedisRateLimiter({ connection, keyPrefix, limit, now: () => now })
+  const replicas: [RedisRateLimiter, RedisRateLimiter] = [replicaOn(connections[0]), replicaOn(connections[1])]
   const direct = new Redis(redis.url)
   t.teardown(() => direct.disconnect())
   const counted: [number, number] = [0, 0]
@@ -100,6 +101,8 @@ t.test('on Redis: while Redis is stopped each replica counts alone, at most the 
   )
 
   redis.resume()
+  // Timeouts short enough to stop quickly above; after the outage, long enough that a busy test machine does not start another.
+  for (const { client } of connections) client.options.commandTimeout = 1000
   const key = `${keyPrefix}alice:${windowOf(now)}`
   const taken = async () => Number((await direct.hget(key, 'taken')) ?? 0)
   for (let tries = 0; tries < 100 && (await taken()) < counted[0] + counted[1]; tries++) {

@@ -15,7 +15,7 @@ export interface RateDecision {
  * first (the fast path of cache hits or the routed path), and its decision travels with it.
  */
 export interface RateLimiter {
-  /** Counts the request and decides, synchronously, when this process can decide alone; undefined when only `take` can. */
+  /** Counts the request and decides, synchronously, when this process holds what it needs to; undefined (nothing counted) when only `take` can. */
   tryTake(consumer: string): RateDecision | undefined
   /** Counts the request and decides. */
   take(consumer: string): Promise<RateDecision>
@@ -23,11 +23,12 @@ export interface RateLimiter {
 
 export const windowOf = (now: number): number => Math.floor(now / RATE_WINDOW_MS)
 
-export function decide(limit: number, count: number, window: number, now: number): RateDecision {
+/** A decision in `window`; `remaining` is what the limiter can still admit in it (never shown below 0). */
+export function decide(allowed: boolean, limit: number, remaining: number, window: number, now: number): RateDecision {
   return {
-    allowed: count <= limit,
+    allowed,
     limit,
-    remaining: Math.max(0, limit - count),
+    remaining: Math.max(0, remaining),
     resetSeconds: Math.ceil(((window + 1) * RATE_WINDOW_MS - now) / 1000)
   }
 }
@@ -52,7 +53,7 @@ export class MemoryRateLimiter implements RateLimiter {
       this.#counts.set(consumer, entry)
     }
     entry.count++
-    return decide(this.#limit, entry.count, window, now)
+    return decide(entry.count <= this.#limit, this.#limit, this.#limit - entry.count, window, now)
   }
 
   async take(consumer: string): Promise<RateDecision> {

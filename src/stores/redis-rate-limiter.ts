@@ -1,15 +1,54 @@
+import { randomUUID } from 'node:crypto'
 import type { RedisConnection } from './redis.js'
 import { decide, RATE_WINDOW_MS, windowOf, type RateDecision, type RateLimiter } from './rate-limiter.js'
 
-interface Count {
+/**
+ * KEYS[1]: a consumer's window, a hash: `taken` (tokens leased by every replica, plus the requests
+ * they admitted alone and reported since) and the grant of each operation id.
+ * ARGV[1]: the limit; ARGV[2]: the largest lease; ARGV[3]: what is left is split this many ways;
+ * ARGV[4]: operation id; ARGV[5]: requests admitted alone, to add; ARGV[6]: ms until the hash expires.
+ * Returns {tokens granted, taken}: never more than the limit less what was taken. A retried
+ * operation gets its first grant back and adds nothing. Runs when Redis is full (allow-oom), as the
+ * quota scripts do: else every replica would count alone.
+ */
+const LEASE = `#!lua flags=allow-oom
+local granted = redis.call('HGET', KEYS[1], ARGV[4])
+if granted then return {tonumber(granted), tonumber(redis.call('HGET', KEYS[1], 'taken'))} end
+local taken = redis.call('HINCRBY', KEYS[1], 'taken', ARGV[5])
+local lease = 0
+if taken < tonumber(ARGV[1]) then lease = math.min(tonumber(ARGV[2]), math.ceil((tonumber(ARGV[1]) - taken) / tonumber(ARGV[3]))) end
+redis.call('HSET', KEYS[1], ARGV[4], lease)
+taken = redis.call('HINCRBY', KEYS[1], 'taken', lease)
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {lease, taken}`
+
+/**
+ * A lease is at most a tenth of the limit and an eighth of what is left (at least 1): up to four
+ * replicas drawing at once leave half of the rest in Redis, and leases shrink as the window fills,
+ * so few tokens sit unused in another replica when it ends.
+ */
+const LARGEST_LEASE_SHARE = 0.1
+const LEFT_SPLIT = 8
+
+interface LeaseCommands {
+  rateLease(key: string, ...args: Array<string | number>): Promise<[number, number]>
+}
+
+/** What this replica holds of one consumer's window. */
+interface Lease {
   window: number
-  /** The shared count as Redis last reported it. */
-  shared: number
-  /** Requests counted here and not yet added in Redis. */
-  pending: number
-  /** Requests on their way to Redis. */
-  sent: number
-  sending: boolean
+  /** `taken` as Redis last reported it; it only grows within a window. */
+  taken: number
+  /** Leased tokens not used yet. */
+  tokens: number
+  /** Requests admitted alone (Redis unavailable) and not yet reported to Redis. */
+  alone: number
+  /** The lease request that has not succeeded yet: retried with the same id and count, so it counts once. */
+  pending: { id: string; alone: number } | undefined
+  /** The lease request on its way: one round trip at a time per consumer. */
+  refill: Promise<void> | undefined
+  /** The last lease request failed: this replica decides alone until one succeeds. */
+  failing: boolean
 }
 
 export interface RedisRateLimiterOptions {
@@ -20,85 +59,120 @@ export interface RedisRateLimiterOptions {
 }
 
 /**
- * One limit across replicas that costs a request no Redis round trip while the consumer is well
- * under it: each replica decides alone from the shared count it last saw plus its own requests
- * since, and adds those in Redis in the background (one round trip at a time per consumer; what
- * arrives meanwhile goes in the next). In the last tenth of the limit, where a replica's view may be
- * behind the others', each request is counted in Redis before it is decided. While Redis is away
- * each replica counts alone.
+ * One limit across replicas that never admits more than the limit in a window, however many
+ * replicas, and costs a cache hit no Redis round trip while the replica holds tokens: each replica
+ * leases a few tokens at a time from the shared count (LEASE above), `tryTake` spends them
+ * synchronously, and `take` fetches the next lease when they run out. Tokens leased but unused
+ * when the window ends are lost: the limit errs low by at most a lease per replica.
+ *
+ * x-ratelimit-remaining is the limit less what every replica had taken when this one last heard
+ * from Redis, plus this replica's unused tokens: exact with one replica; with more, it counts the
+ * other replicas' unused tokens as used, and misses what they leased since.
+ *
+ * While Redis is unavailable (disconnected, or a lease request timed out) a replica spends the
+ * tokens it holds, then counts alone from the shared count it last saw: at most what the limit
+ * left then, so at most the limit in a window it never heard from Redis in, as the memory limiter
+ * does; N replicas admit at most N x the limit (upstream calls keep the quota's own outage bound).
+ * A replica counting alone asks for a lease in the background (one at a time); the first that
+ * succeeds ends its outage and adds what it admitted alone to the shared count.
  */
 export class RedisRateLimiter implements RateLimiter {
   readonly #connection: RedisConnection
+  readonly #redis: LeaseCommands
   readonly #keyPrefix: string
   readonly #limit: number
-  /** Below `limit - headroom` this replica decides alone. */
-  readonly #headroom: number
+  readonly #largestLease: number
   readonly #now: () => number
-  readonly #counts = new Map<string, Count>()
+  readonly #leases = new Map<string, Lease>()
+  /** Operation ids: unique per replica and request. */
+  readonly #replicaId = randomUUID()
+  #operations = 0
 
   constructor({ connection, keyPrefix, limit, now }: RedisRateLimiterOptions) {
     this.#connection = connection
     this.#keyPrefix = keyPrefix
     this.#limit = limit
-    this.#headroom = Math.ceil(limit / 10)
+    this.#largestLease = Math.ceil(limit * LARGEST_LEASE_SHARE)
     this.#now = now
+    const client = connection.client
+    if (!('rateLease' in client)) client.defineCommand('rateLease', { numberOfKeys: 1, lua: LEASE })
+    this.#redis = client as unknown as LeaseCommands
   }
 
   tryTake(consumer: string): RateDecision | undefined {
     const now = this.#now()
-    const count = this.#count(consumer, windowOf(now))
-    const seen = count.shared + count.sent + count.pending + 1
-    if (seen > this.#limit - this.#headroom) return undefined
-    count.pending++
-    this.#sync(consumer, count)
-    return decide(this.#limit, seen, count.window, now)
+    return this.#decide(consumer, this.#lease(consumer, windowOf(now)), now)
   }
 
   async take(consumer: string): Promise<RateDecision> {
-    const now = this.#now()
-    const count = this.#count(consumer, windowOf(now))
-    count.pending++
-    const total = await this.#send(consumer, count)
-    return decide(this.#limit, total, count.window, now)
-  }
-
-  #count(consumer: string, window: number): Count {
-    let count = this.#counts.get(consumer)
-    if (count === undefined || count.window !== window) {
-      count = { window, shared: 0, pending: 0, sent: 0, sending: false }
-      this.#counts.set(consumer, count)
+    for (;;) {
+      const now = this.#now()
+      const lease = this.#lease(consumer, windowOf(now))
+      const decision = this.#decide(consumer, lease, now)
+      if (decision !== undefined) return decision
+      // Ends: a lease request grants a token, or reports the window full, or fails (then this replica decides alone).
+      await this.#refill(consumer, lease)
     }
-    return count
   }
 
-  /** Adds the pending requests in Redis unless a round trip is already on its way; the next one takes what came meanwhile. */
-  #sync(consumer: string, count: Count): void {
-    if (count.sending) return
-    count.sending = true
-    void this.#send(consumer, count).finally(() => {
-      count.sending = false
-      if (count.pending > 0) this.#sync(consumer, count)
+  #lease(consumer: string, window: number): Lease {
+    let lease = this.#leases.get(consumer)
+    if (lease === undefined || lease.window !== window) {
+      lease = { window, taken: 0, tokens: 0, alone: 0, pending: undefined, refill: undefined, failing: false }
+      this.#leases.set(consumer, lease)
+    }
+    return lease
+  }
+
+  /** Decides from what this replica holds; undefined when only a new lease can tell. */
+  #decide(consumer: string, lease: Lease, now: number): RateDecision | undefined {
+    const alone = lease.failing || !this.#connection.up
+    let allowed = false
+    // Within a window `taken` only grows: at 0 no lease will come, and tokens leased before this
+    // replica's (or another's) requests admitted alone were counted must not be spent on top of them.
+    if (this.#remaining(lease) > 0) {
+      if (lease.tokens > 0) lease.tokens--
+      else if (alone) lease.alone++
+      else return undefined
+      allowed = true
+    }
+    // Counting alone, a lease request in the background notices that Redis is back and reports what was admitted alone.
+    if (alone && this.#connection.up) void this.#refill(consumer, lease)
+    return decide(allowed, this.#limit, this.#remaining(lease), lease.window, now)
+  }
+
+  #remaining(lease: Lease): number {
+    return this.#limit - lease.taken - lease.alone + lease.tokens
+  }
+
+  #refill(consumer: string, lease: Lease): Promise<void> {
+    lease.refill ??= this.#requestLease(consumer, lease).finally(() => {
+      lease.refill = undefined
+      // Requests admitted alone while this one was on its way are reported by the next.
+      if (!lease.failing && lease.alone > 0) void this.#refill(consumer, lease)
     })
+    return lease.refill
   }
 
-  /** Adds what is pending in Redis; resolves with the shared count including it. */
-  async #send(consumer: string, count: Count): Promise<number> {
-    const added = count.pending
-    count.pending = 0
-    count.sent += added
-    const key = `${this.#keyPrefix}${consumer}:${count.window}`
+  async #requestLease(consumer: string, lease: Lease): Promise<void> {
+    const pending = (lease.pending ??= { id: `${this.#replicaId}:${this.#operations++}`, alone: lease.alone })
     try {
-      const replies = await this.#connection.client.multi().incrby(key, added).pexpire(key, 2 * RATE_WINDOW_MS).exec()
-      const total = Number(replies?.[0]?.[1])
-      if (!Number.isInteger(total)) throw new Error('Redis answered the rate count with something else')
-      // Replies may arrive out of order; within a window the shared count only grows.
-      count.shared = Math.max(count.shared, total)
-      return total
+      const [granted, taken] = await this.#redis.rateLease(
+        `${this.#keyPrefix}${consumer}:${lease.window}`,
+        this.#limit,
+        this.#largestLease,
+        LEFT_SPLIT,
+        pending.id,
+        pending.alone,
+        2 * RATE_WINDOW_MS
+      )
+      lease.tokens += granted
+      lease.taken = taken
+      lease.alone -= pending.alone
+      lease.pending = undefined
+      lease.failing = false
     } catch {
-      count.shared += added
-      return count.shared + count.sent - added + count.pending
-    } finally {
-      count.sent -= added
+      lease.failing = true
     }
   }
 }

@@ -86,3 +86,17 @@ t.test('an export streaming for longer than the request timeout is not cut: the 
   t.match(received, /^HTTP\/1\.1 200 [^]*"complete":true/)
   t.ok(ms > 2 * SHORT.timeoutMs, `streamed past the timeout (${Math.round(ms)} ms)`)
 })
+
+t.test('a request timeout while the answer is already under way cuts the connection without writing a 408 into that answer', async (t) => {
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS }, { faults: { latencyMs: 50 } })
+  shortenTimeouts(app)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  // A GET's body is not read: its export starts streaming while the request still waits for its last bytes.
+  const { received } = await stall(
+    t,
+    app,
+    `GET /v1/users/many2000/followers/export HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEYS.alice}\r\nContent-Length: 10\r\n\r\n`
+  )
+  t.match(received, /^HTTP\/1\.1 200 /)
+  t.notMatch(received, /HTTP\/1\.1 408/)
+})

@@ -35,6 +35,15 @@ export interface AppOptions {
   now?: () => number
 }
 
+/**
+ * The README's bound on a slow client (problem 408): a request's headers, and the whole request with
+ * its body, arrive within 60 s of its start. Node checks both every connectionsCheckingInterval, whose
+ * default of 30 s let a stalled client hold its connection up to 90 s. Node's requestTimeout ends once
+ * the request is received, so it does not cut an export's long answer.
+ */
+const REQUEST_ARRIVAL_TIMEOUT_MS = 60_000
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000
+
 /** More than a listener's backlog (511 by default): the turns the close waits for the connections it holds. */
 const MAX_DRAIN_TURNS = 1024
 
@@ -66,9 +75,12 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     // Fresh cache hits are answered before Fastify's router (see FastHits); app.inject() always takes the routed path.
     serverFactory: (handler, options) => {
       // Node's own check for a Host header answers a bare 400, with no problem, id or log line: the routed path checks it instead.
-      const server = createServer({ requireHostHeader: false }, (req, res) => {
-        if (closing || req.headers.host === undefined || !app.fastHits.serve(req, res)) handler(req, res)
-      })
+      const server = createServer(
+        { requireHostHeader: false, headersTimeout: REQUEST_ARRIVAL_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+        (req, res) => {
+          if (closing || req.headers.host === undefined || !app.fastHits.serve(req, res)) handler(req, res)
+        }
+      )
       // What Fastify sets on a server it creates itself (it has filled in its defaults by now).
       const { keepAliveTimeout, requestTimeout, connectionTimeout } = options as Record<'keepAliveTimeout' | 'requestTimeout' | 'connectionTimeout', number>
       server.keepAliveTimeout = keepAliveTimeout
@@ -84,6 +96,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     // A request that reaches a connection kept through the close (one whose answer was under way) is
     // answered as usual, and its Connection: close ends the connection, rather than Fastify's own 503 in its own format.
     return503OnClosing: false,
+    requestTimeout: REQUEST_ARRIVAL_TIMEOUT_MS,
     requestIdHeader: false,
     genReqId: requestIdOf,
     frameworkErrors,

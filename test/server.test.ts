@@ -85,6 +85,48 @@ t.test('SIGTERM with 50 requests in flight: every one completes, then the proces
   t.equal(code, 0)
 })
 
+/** A gateway process on a sandbox whose answers take `faults`, serving anonymous requests. */
+async function serverOnSandbox(t: Test, faults: { latencyMs?: number; hangRate?: number }) {
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults })
+  t.teardown(() => sandbox.close())
+  const server = startServer(t, {
+    TIKTOK_API_BASE_URL: sandbox.url,
+    TIKTOK_CLIENT_KEY: SANDBOX_CREDENTIALS.clientKey,
+    TIKTOK_CLIENT_SECRET: SANDBOX_CREDENTIALS.clientSecret,
+    GATEWAY_ALLOW_ANONYMOUS: 'true'
+  })
+  return { sandbox, server, base: await listening(server) }
+}
+
+t.test('a SIGTERM repeated within a second (npm forwarding a process-group signal) is the same one: the close stays graceful and exits 0', async (t) => {
+  const { sandbox, server, base } = await serverOnSandbox(t, { latencyMs: 300 })
+  const arrived = once(sandbox.events, 'followers')
+  const pending = fetch(`${base}/v1/users/twice/followers`)
+  await arrived
+  server.child.kill('SIGTERM')
+  await sleep(20)
+  server.child.kill('SIGTERM')
+  t.equal((await pending).status, 200)
+  const [code] = await server.exited
+  t.equal(code, 0)
+  t.equal(server.output().match(/"msg":"shutting down"/g)?.length, 1)
+})
+
+// The one test that waits more than a second: the window it steps past is real time in another process.
+t.test('a SIGTERM more than a second after the first forces an immediate exit 1, a request still in flight', async (t) => {
+  const { sandbox, server, base } = await serverOnSandbox(t, { hangRate: 1 })
+  const arrived = once(sandbox.events, 'followers')
+  const pending = fetch(`${base}/v1/users/stuck/followers`).catch((err: unknown) => err)
+  await arrived
+  server.child.kill('SIGTERM')
+  await sleep(1_100)
+  server.child.kill('SIGTERM')
+  const [code] = await server.exited
+  t.equal(code, 1)
+  t.type(await pending, TypeError, 'the request in flight was cut, not answered')
+  t.match(server.output(), /second SIGTERM, exiting/)
+})
+
 t.test('SIGTERM with a request slower than REQUEST_DEADLINE_MS in flight: it gets its 504 problem, and the process exits 0', async (t) => {
   const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults: { latencyMs: 2500 } })
   t.teardown(() => sandbox.close())

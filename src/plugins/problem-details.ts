@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -78,8 +78,10 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   const id = newRequestId()
   // Not the error itself: its rawPacket holds the request's bytes, keys included.
   this.log.info({ reqId: id, problem: type, detail, code: error.code, reason: error.message }, title)
-  // A reset connection has nobody left to answer.
-  if (socket.writable) {
+  // A reset connection has nobody left to answer; an answer already under way (a request whose body
+  // never ended, its GET answered) is cut, not corrupted by a second status line.
+  const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true
+  if (socket.writable && !answering) {
     const body = JSON.stringify({ type, title, status, detail, request_id: id } satisfies Problem)
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +

@@ -83,7 +83,7 @@ t.test('a request Node refuses before Fastify sees it (headers too large, not HT
     client.end(raw)
     check(await readAll(client), status, type)
   }
-  // Node's headers timeout is checked every 30 s; the error it raises then is emitted here on a connection that is still sending.
+  // Node raises its headers timeout after 60 s (test/slow-clients.test.ts lets it fire); the error is emitted here on a connection that is still sending.
   const client = connect(port, '127.0.0.1')
   const [serverSide] = (await once(app.server, 'connection')) as [Socket]
   client.write('GET /healthz HTTP/1.1\r\n')

@@ -138,7 +138,7 @@ t.test('with Redis killed, a replica serves its memory hits and loads misses its
 })
 
 /** Short lock times, so that a test of the lock's lapse takes well under a second. */
-const LOCKS = { lockTtlMs: 300, pollMs: 50, waitMs: 2500 }
+const LOCKS = { lockTtlMs: 450, pollMs: 50, waitMs: 2500 }
 
 t.test('an orphan lock (its SET ran after the client gave up) lapses within its TTL: the other replica loads the page long before its deadline', { skip: NEEDS_REDIS_SERVER }, async (t) => {
   const redis = await ownRedis(t)

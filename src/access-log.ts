@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import pino, { type DestinationStream } from 'pino'
+import pino, { type DestinationStream, type SerializedError } from 'pino'
 import type { LogLevel } from './config.js'
 
 /** Paths whose values must never reach a log line, whatever logs them. */
@@ -120,7 +120,40 @@ export function loggingOptions(
   now: () => number = Date.now
 ): Pick<FastifyServerOptions, 'logger' | 'logController'> & { logController: AccessLog } {
   return {
-    logger: { level, redact: { paths: REDACT, censor: '[redacted]' }, stream, timestamp: () => `,"time":${now()}` },
+    logger: { level, redact: { paths: REDACT, censor: '[redacted]' }, serializers: { err: serializeError }, stream, timestamp: () => `,"time":${now()}` },
     logController: new AccessLog(level, stream, now)
   }
+}
+
+/**
+ * pino's error serializer, with the command an ioredis error carries cut down to its name: its
+ * arguments are the password of a HELLO or AUTH, or the page of records a script was to write.
+ */
+function serializeError(err: Error): SerializedError {
+  const serialized = pino.stdSerializers.err(err)
+  // Not an error after all: pino hands it back as it came, and it is not ours to change.
+  if (Object.is(serialized, err)) return serialized
+  commandNamesOnly(serialized, Object.getPrototypeOf(serialized))
+  return serialized
+}
+
+/**
+ * Cuts each `command` to its name: in this serialized error, in the errors pino serialized inside it
+ * (they share its prototype), and in arrays of errors, which pino copies as they are (ioredis's
+ * `previousErrors`).
+ */
+function commandNamesOnly(serialized: Record<string, unknown>, errorPrototype: unknown): Record<string, unknown> {
+  const isSerializedError = (value: unknown): value is Record<string, unknown> => isRecord(value) && Object.getPrototypeOf(value) === errorPrototype
+  for (const [key, value] of Object.entries(serialized)) {
+    if (key === 'command' && isRecord(value)) serialized[key] = { name: value.name }
+    else if (isSerializedError(value)) commandNamesOnly(value, errorPrototype)
+    else if (Array.isArray(value)) {
+      serialized[key] = value.map((item: unknown) => (item instanceof Error ? serializeError(item) : isSerializedError(item) ? commandNamesOnly(item, errorPrototype) : item))
+    }
+  }
+  return serialized
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null
 }

@@ -49,9 +49,15 @@ const UNLOCK = `#!lua flags=allow-oom
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
+/** Extends a page's lock (ARGV: token, TTL ms) if this replica still holds it; allowed when Redis is full, or a long load would lose its lock. */
+const REFRESH = `#!lua flags=allow-oom
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`
+
 interface PageCommands {
   pageWrite(...args: Array<string | number | Buffer>): Promise<number>
   pageUnlock(...args: string[]): Promise<number>
+  pageRefresh(...args: Array<string | number>): Promise<number>
 }
 
 export interface RedisPageStoreOptions {
@@ -62,7 +68,11 @@ export interface RedisPageStoreOptions {
   /** Byte budget of the pages in Redis (L2). */
   redisMaxBytes: number
   staleMaxMs: number
-  /** How long a loading replica holds a page's lock: longer than a load can take, in case it dies. */
+  /**
+   * How long a page's lock outlives the last heartbeat of the replica loading it (one every third
+   * of this): how long a lock nobody holds (its replica died, or its SET ran after the client had
+   * given up on it) keeps the other replicas from loading the page.
+   */
   lockTtlMs: number
   /** How long the other replicas wait for its result: the request deadline. */
   waitMs: number
@@ -102,6 +112,7 @@ export class RedisPageStore implements PageStore {
   readonly #subscriber: Redis
   readonly #channel: string
   readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #heartbeats = new Set<NodeJS.Timeout>()
 
   constructor(options: RedisPageStoreOptions) {
     this.#options = options
@@ -110,6 +121,7 @@ export class RedisPageStore implements PageStore {
     if (!('pageWrite' in client)) {
       client.defineCommand('pageWrite', { numberOfKeys: 4, lua: WRITE })
       client.defineCommand('pageUnlock', { numberOfKeys: 1, lua: UNLOCK })
+      client.defineCommand('pageRefresh', { numberOfKeys: 1, lua: REFRESH })
     }
     this.#redis = client as Redis & PageCommands
     this.#channel = `${options.keyPrefix}page:${FORMAT}:loaded`
@@ -142,6 +154,8 @@ export class RedisPageStore implements PageStore {
   }
 
   async close(): Promise<void> {
+    for (const heartbeat of this.#heartbeats) clearInterval(heartbeat)
+    this.#heartbeats.clear()
     this.#subscriber.disconnect()
     await this.#memory.close()
   }
@@ -178,6 +192,7 @@ export class RedisPageStore implements PageStore {
 
   /** Loads with the page's lock held; writes the page (or the failure) for the waiting replicas, then wakes them. */
   async #loadAndShare(keys: PageKeys, load: () => Promise<StoredPage>, token: string, expired: StoredPage | undefined): Promise<Shared> {
+    const stopHeartbeat = this.#keepLock(keys.lock, token)
     try {
       // Another replica may have finished its load between the read and the lock.
       const again = await this.#read(keys).catch(() => undefined)
@@ -193,8 +208,23 @@ export class RedisPageStore implements PageStore {
       await this.#bestEffort(this.#write(keys, page))
       return { page, outcome: 'miss' }
     } finally {
+      stopHeartbeat()
       await this.#bestEffort(this.#redis.pageUnlock(keys.lock, token))
       await this.#bestEffort(this.#redis.publish(this.#channel, keys.name))
+    }
+  }
+
+  /** Renews the page's lock while this replica loads, so that the lock's TTL can be short; returns the stop. */
+  #keepLock(lock: string, token: string): () => void {
+    const { lockTtlMs } = this.#options
+    const heartbeat = setInterval(() => {
+      // A missed beat is no loss yet: the lock lasts three of them.
+      this.#redis.pageRefresh(lock, token, lockTtlMs).catch(() => {})
+    }, lockTtlMs / 3).unref()
+    this.#heartbeats.add(heartbeat)
+    return () => {
+      clearInterval(heartbeat)
+      this.#heartbeats.delete(heartbeat)
     }
   }
 

@@ -26,15 +26,15 @@ export async function openRedisStores({ config, redis, logger, now, onCacheWrite
   const connections = [...new Set([state, cache])]
   await Promise.all(connections.map((connection) => connection.ready(redis.connectTimeoutMs)))
 
-  const { upstream } = config
   const pages = new RedisPageStore({
     connection: cache,
     keyPrefix: redis.keyPrefix,
     memoryMaxBytes: config.cache.maxBytes,
     redisMaxBytes: redis.cacheMaxBytes,
     staleMaxMs,
-    // Every attempt timing out, plus a Retry-After waited out: past that the loading replica is gone.
-    lockTtlMs: (upstream.connectTimeoutMs + upstream.timeoutMs) * (upstream.retries + 1) + upstream.retryAfterMaxWaitSeconds * 1000,
+    // Three heartbeats, each answered or timed out before the next: a slow command costs a beat, not
+    // the lock, and a lock nobody holds frees its page within 1.5 s (by default), far inside the deadline.
+    lockTtlMs: 3 * Math.max(redis.commandTimeoutMs, POLL_MS),
     waitMs: config.requestDeadlineMs,
     pollMs: POLL_MS,
     errorTtlMs: ERROR_MARKER_MS,

@@ -136,3 +136,71 @@ t.test('with Redis killed, a replica serves its memory hits and loads misses its
   }
   t.not(shared, undefined, 'a page loaded on A is a hit on B again')
 })
+
+/** Short lock times, so that a test of the lock's lapse takes well under a second. */
+const LOCKS = { lockTtlMs: 450, pollMs: 50, waitMs: 2500 }
+
+t.test('an orphan lock (its SET ran after the client gave up) lapses within its TTL: the other replica loads the page long before its deadline', { skip: NEEDS_REDIS_SERVER }, async (t) => {
+  const redis = await ownRedis(t)
+  const { b, keyPrefix } = await replicas(t, { url: redis.url, ...LOCKS })
+  const probe = new Redis(redis.url)
+  t.teardown(() => probe.disconnect())
+  await probe.set(`${keyPrefix}page:v1:lock:k`, 'a-token-nobody-holds', 'PX', LOCKS.lockTtlMs)
+  const started = performance.now()
+  const result = await b.fetch('k', async () => storedPage(T0, 'one'))
+  t.equal(result.outcome, 'miss')
+  t.ok(performance.now() - started < LOCKS.waitMs / 2, 'taken over well before the deadline')
+})
+
+t.test('a load that outlasts the lock TTL keeps its lock by heartbeats: the other replica waits for it instead of loading a second time', { skip: NEEDS_REDIS_SERVER }, async (t) => {
+  const redis = await ownRedis(t)
+  const { a, b } = await replicas(t, { url: redis.url, ...LOCKS })
+  let started = () => {}
+  const loading = new Promise<void>((resolve) => (started = resolve))
+  const loader = counting(async () => {
+    started()
+    await new Promise((resolve) => setTimeout(resolve, 3 * LOCKS.lockTtlMs))
+    return storedPage(T0, 'one')
+  })
+  const onA = a.fetch('k', loader.load)
+  await loading
+  const onB = b.fetch('k', loader.load)
+  t.same((await Promise.all([onA, onB])).map((r) => r.outcome), ['miss', 'coalesced'])
+  t.equal(loader.calls, 1)
+})
+
+/** The scripts Redis has run (the heartbeat is one; nothing else runs one while no page is written). */
+async function scriptCalls(redis: Redis): Promise<number> {
+  const stats = await redis.info('commandstats')
+  return [...stats.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, [, calls]) => sum + Number(calls), 0)
+}
+
+t.test('the lock heartbeat beats only while the load runs: it stops when the load succeeds, fails, or the store closes', { skip: NEEDS_REDIS_SERVER }, async (t) => {
+  const redis = await ownRedis(t)
+  const { a, keyPrefix } = await replicas(t, { url: redis.url, ...LOCKS })
+  const probe = new Redis(redis.url)
+  t.teardown(() => probe.disconnect())
+  const beats = () => new Promise((resolve) => setTimeout(resolve, LOCKS.lockTtlMs))
+  const quiet = async (when: string) => {
+    const before = await scriptCalls(probe)
+    await beats()
+    t.equal(await scriptCalls(probe), before, `no heartbeat after ${when}`)
+  }
+
+  const before = await scriptCalls(probe)
+  await a.fetch('ok', async () => (await beats(), storedPage(T0, 'one')))
+  t.ok((await scriptCalls(probe)) >= before + 2, 'beats during the load (and one page write)')
+  await quiet('a load that succeeded')
+  await t.rejects(a.fetch('failed', async () => (await beats(), Promise.reject(failure('GW_UPSTREAM_UNAVAILABLE', 'down')))))
+  await quiet('a load that failed')
+
+  let release = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const pending = a.fetch('closed', async () => (await gate, storedPage(T0, 'late'))).catch(() => undefined)
+  await beats()
+  await a.close()
+  await quiet('the store closed')
+  t.equal(await probe.exists(`${keyPrefix}page:v1:lock:closed`), 0, 'and the lock of the load cut short lapsed')
+  release()
+  await pending
+})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { runBench } from '../bench/bench.js'
+import { runBench } from './bench.js'
 
 // Timings are never asserted here (bench/RESULTS.md holds them); only what must hold on any machine.
 t.setTimeout(300_000)

@@ -104,7 +104,11 @@ t.test('Redis killed: hits are served, misses answered or refused within a secon
   t.notOk(misses.includes('hung'), 'no request hangs')
   // A last saw 1 of 100 spent, so it may make 9 calls; B never counted, so it takes a tenth of the 100.
   t.equal(misses.filter((status) => status === 200).length, 9 + 10, 'each replica spends only its share alone')
-  t.ok(misses.every((status) => status === 200 || status === 429), 'the rest are refused cleanly')
+  t.ok(misses.every((status) => status === 200 || status === 503), 'the rest are refused cleanly')
+  const refused = await followers(a, 'onemore')
+  t.equal(refused.statusCode, 503, 'refused for want of Redis, not as a day spent (a 429 until midnight)')
+  t.equal(refused.headers['retry-after'], '5')
+  t.match(refused.json(), { type: 'urn:tiktok-research-gateway:problem:shared-state-unavailable' })
   t.equal(sandbox.stats.followerCalls, 1 + 19)
 
   t.equal((await a.app.inject('/healthz')).statusCode, 200)

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { failure } from '../errors.js'
 import type { CounterStore, Limit } from './counter-store.js'
 import type { RedisConnection } from './redis.js'
 
@@ -71,6 +72,9 @@ while at <= #ARGV do
 end
 return {values, tallies, refused}`
 
+/** Retry-After of a reservation refused for want of Redis: a reconnection takes at most a second or two, a day is long. */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
 interface QuotaCommands {
   quotaSync(...args: Array<string | number>): Promise<[number[], number[], number[]]>
 }
@@ -95,7 +99,8 @@ interface Counter {
 
 interface Reservation {
   limits: ReadonlyArray<Limit & { counter: Counter }>
-  resolve: (refused: number) => void
+  /** The refusing position or -1, or 'alone' when Redis did not answer. */
+  resolve: (outcome: number | 'alone') => void
 }
 
 /**
@@ -135,13 +140,15 @@ export class RedisCounterStore implements CounterStore {
     connection.onRecover(() => void this.#sync(this.#live(), []).catch(() => {}))
   }
 
-  reserve(limits: readonly Limit[], expiresAt: number): Promise<number> {
+  async reserve(limits: readonly Limit[], expiresAt: number): Promise<number> {
     const counted = limits.map((limit) => ({ ...limit, counter: this.#counter(limit.key, expiresAt) }))
-    if (!this.#available) return Promise.resolve(this.#reserveAlone(counted))
-    return new Promise((resolve) => {
-      this.#queue.push({ limits: counted, resolve })
-      if (!this.#sending) void this.#send()
-    })
+    const outcome = this.#available
+      ? await new Promise<number | 'alone'>((resolve) => {
+          this.#queue.push({ limits: counted, resolve })
+          if (!this.#sending) void this.#send()
+        })
+      : 'alone'
+    return outcome === 'alone' ? this.#reserveAlone(counted) : outcome
   }
 
   async raise(key: string, value: number, expiresAt: number): Promise<void> {
@@ -183,7 +190,7 @@ export class RedisCounterStore implements CounterStore {
         batch.forEach(({ resolve }, i) => resolve(refused[i] ?? 0))
       } catch {
         // Unavailable or slow: these reservations, and those that waited behind them, are counted alone.
-        for (const { limits, resolve } of [...batch, ...this.#queue.splice(0)]) resolve(this.#reserveAlone(limits))
+        for (const { resolve } of [...batch, ...this.#queue.splice(0)]) resolve('alone')
       }
     }
     this.#sending = false
@@ -242,17 +249,25 @@ export class RedisCounterStore implements CounterStore {
   }
 
   /**
-   * Counts a reservation in this replica alone: within the budget as last heard, and within a share
-   * of what was left then. A replica that never heard of a counter (started during the outage)
-   * takes a share of the limit.
+   * Counts a reservation in this replica alone: refused (the budget's answer) when a counter is at its
+   * limit as last heard; throws GW_SHARED_STATE_UNAVAILABLE when the share of what was left then is
+   * spent, since the budget itself may well not be. A replica that never heard of a counter
+   * (started during the outage) takes a share of the limit.
    */
   #reserveAlone(limits: Reservation['limits']): number {
-    const refused = limits.findIndex(({ limit, counter }) => {
+    const refused = limits.findIndex(({ limit, counter }) => this.#estimate(counter) + 1 > limit)
+    if (refused !== -1) return refused
+    const shareSpent = limits.some(({ limit, counter }) => {
       const left = limit - Math.max(counter.heard.value, counter.floor)
-      return this.#estimate(counter) + 1 > limit || counter.tally - counter.heard.tally + 1 > Math.floor(this.#share * Math.max(0, left))
+      return counter.tally - counter.heard.tally + 1 > Math.floor(this.#share * Math.max(0, left))
     })
-    if (refused === -1) for (const { counter } of limits) counter.tally++
-    return refused
+    if (shareSpent) {
+      throw failure('GW_SHARED_STATE_UNAVAILABLE', 'The gateway cannot reach its shared state (Redis) and has made its share of upstream calls alone; try again in a few seconds', {
+        retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS
+      })
+    }
+    for (const { counter } of limits) counter.tally++
+    return -1
   }
 
   /** The counter's value as this replica knows it: as last heard, plus the calls it made since. */

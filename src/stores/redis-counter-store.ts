@@ -22,7 +22,8 @@ import type { RedisConnection } from './redis.js'
  * Writes the tallies and floors, then makes the reservations in order: the n-th one made on a
  * counter takes this replica's tally to at least tally + n, an absolute value, so that the same
  * script run twice (or late, after the replica counted the call alone) counts it once.
- * Returns {values, this replica's tallies as stored, per reservation the refusing position or -1}.
+ * Returns {values, this replica's tallies as stored, ms until each counter expires (PTTL), per
+ * reservation the refusing position or -1}.
  */
 const SYNC = `#!lua flags=allow-oom
 local replica, n = ARGV[1], #KEYS / 2
@@ -51,7 +52,7 @@ for i = 1, n do
     expire(i)
   end
 end
-local refused, at = {}, 3 * n + 2
+local ttls, refused, at = {}, {}, 3 * n + 2
 while at <= #ARGV do
   local count, outcome = tonumber(ARGV[at]), -1
   for j = 1, count do
@@ -70,13 +71,14 @@ while at <= #ARGV do
   refused[#refused + 1] = outcome
   at = at + 1 + 2 * count
 end
-return {values, tallies, refused}`
+for i = 1, n do ttls[i] = redis.call('PTTL', KEYS[2 * i - 1]) end
+return {values, tallies, ttls, refused}`
 
 /** Retry-After of a reservation refused for want of Redis: a reconnection takes at most a second or two, a day is long. */
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 interface QuotaCommands {
-  quotaSync(...args: Array<string | number>): Promise<[number[], number[], number[]]>
+  quotaSync(...args: Array<string | number>): Promise<[number[], number[], number[], number[]]>
 }
 
 export interface RedisCounterStoreOptions {
@@ -224,7 +226,7 @@ export class RedisCounterStore implements CounterStore {
   async #sync(keys: readonly string[], reservations: readonly Reservation[]): Promise<{ values: number[]; refused: number[] }> {
     const counters = keys.map((key) => this.#counters.get(key))
     const index = new Map(keys.map((key, i) => [key, i + 1]))
-    let reply: [number[], number[], number[]]
+    let reply: [number[], number[], number[], number[]]
     try {
       reply = await this.#redis.quotaSync(
         2 * keys.length,
@@ -238,11 +240,14 @@ export class RedisCounterStore implements CounterStore {
       if (isTimeout(err)) this.#reprobe()
       throw err
     }
-    const [values, tallies, refused] = reply
+    const [values, tallies, ttls, refused] = reply
     reservations.forEach(({ limits }, i) => {
       if (refused[i] === -1) for (const { counter } of limits) counter.tally++
     })
-    counters.forEach((counter, i) => {
+    keys.forEach((key, i) => {
+      // A counter only read is remembered too, until it expires, for the reports made during an outage.
+      const ttl = ttls[i] ?? -2
+      const counter = counters[i] ?? (ttl > 0 ? this.#counter(key, this.#now() + ttl) : undefined)
       if (counter !== undefined) counter.heard = { value: values[i] ?? 0, tally: tallies[i] ?? 0 }
     })
     return { values, refused }

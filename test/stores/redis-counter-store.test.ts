@@ -130,3 +130,17 @@ t.test('a Redis restarted empty gets the day back from the replicas: what each s
   t.equal(calls, 50, 'the day ends at the budget, restart or not')
   t.same(await a.read(['team']), [50])
 })
+
+t.test('while Redis is down a replica reports a counter it only read as it last read it', { skip: NEEDS_REDIS_SERVER }, async (t) => {
+  const redis = await ownRedis(t)
+  const [onA, onB] = await Promise.all([connect(t, redis.url), connect(t, redis.url)])
+  const [a, b] = [onA, onB].map((connection) => new RedisCounterStore({ connection, keyPrefix: 'gw:', outageShare: 0.1, now: () => NOW })) as [RedisCounterStore, RedisCounterStore]
+  for (let i = 0; i < 3; i++) await a.reserve(TEAM, TOMORROW)
+  t.same(await b.read(['team', 'nobody']), [3, 0])
+  const closed = next(onB.client, 'close')
+  await redis.kill()
+  await closed
+  t.same(await b.read(['team', 'nobody']), [3, 0])
+  // ownRedis stops a running server when the test ends.
+  await redis.start()
+})

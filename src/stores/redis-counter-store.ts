@@ -8,7 +8,8 @@ import type { RedisConnection } from './redis.js'
  * hash beside the counter as an absolute value that only goes up; the counter is the sum of those
  * tallies (kept by the script from each tally's increase) or the floor raise() set. A write that
  * timed out and runs later, or one sent again, cannot count twice, and a Redis restarted empty gets
- * the day back as soon as the replicas write their tallies again.
+ * the day back as soon as the replicas write their tallies again. Until they all have (or for good,
+ * if one stopped meanwhile), each replica checks limits against at least what it knew was spent.
  * The script may run when Redis is out of memory (allow-oom): under `noeviction` a full Redis
  * refuses ordinary writes, and the day's count must still go up, or the budget is overrun.
  * Counters expire relative to the app's clock (PEXPIRE, not PEXPIREAT), so the day a counter
@@ -17,8 +18,9 @@ import type { RedisConnection } from './redis.js'
 
 /**
  * KEYS: per counter, its value then its tallies. ARGV[1]: this replica; per counter (from ARGV[2]):
- * ms until it expires, this replica's tally and the counter's floor; then per reservation: how many
- * counters it names, and for each the counter's index (from 1) and its limit.
+ * ms until it expires, this replica's tally, the counter's floor, and the least value this replica
+ * knows it has; then per reservation: how many counters it names, and for each the counter's index
+ * (from 1) and its limit.
  * Writes the tallies and floors, then makes the reservations in order: the n-th one made on a
  * counter takes this replica's tally to at least tally + n, an absolute value, so that the same
  * script run twice (or late, after the replica counted the call alone) counts it once.
@@ -27,10 +29,10 @@ import type { RedisConnection } from './redis.js'
  */
 const SYNC = `#!lua flags=allow-oom
 local replica, n = ARGV[1], #KEYS / 2
-local values, tallies, wanted = {}, {}, {}
+local values, tallies, wanted, known = {}, {}, {}, {}
 local function expire(i)
-  redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[3 * i - 1])
-  redis.call('PEXPIRE', KEYS[2 * i], ARGV[3 * i - 1])
+  redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[4 * i - 2])
+  redis.call('PEXPIRE', KEYS[2 * i], ARGV[4 * i - 2])
 end
 local function write(i)
   if wanted[i] <= tallies[i] then return end
@@ -43,20 +45,22 @@ end
 for i = 1, n do
   values[i] = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   tallies[i] = tonumber(redis.call('HGET', KEYS[2 * i], replica) or '0')
-  wanted[i] = tonumber(ARGV[3 * i])
+  wanted[i] = tonumber(ARGV[4 * i - 1])
+  known[i] = tonumber(ARGV[4 * i + 1])
   write(i)
-  local floor = tonumber(ARGV[3 * i + 1])
+  local floor = tonumber(ARGV[4 * i])
   if floor > values[i] then
     values[i] = floor
     redis.call('SET', KEYS[2 * i - 1], floor)
     expire(i)
   end
 end
-local ttls, refused, at = {}, {}, 3 * n + 2
+local ttls, refused, at = {}, {}, 4 * n + 2
 while at <= #ARGV do
   local count, outcome = tonumber(ARGV[at]), -1
   for j = 1, count do
-    if values[tonumber(ARGV[at + 2 * j - 1])] + 1 > tonumber(ARGV[at + 2 * j]) then
+    local i = tonumber(ARGV[at + 2 * j - 1])
+    if math.max(values[i], known[i]) + 1 > tonumber(ARGV[at + 2 * j]) then
       outcome = j - 1
       break
     end
@@ -65,6 +69,7 @@ while at <= #ARGV do
     for j = 1, count do
       local i = tonumber(ARGV[at + 2 * j - 1])
       wanted[i] = wanted[i] + 1
+      known[i] = known[i] + 1
       write(i)
     end
   end
@@ -95,7 +100,10 @@ interface Counter {
   tally: number
   /** The least value raise() asked for, written again with every script that names the counter. */
   floor: number
-  /** The counter's value when Redis last answered, and this replica's tally in it then. */
+  /**
+   * The counter's value when Redis last answered (never lowered: a day's count only goes down when
+   * Redis lost it), and this replica's tally in Redis then.
+   */
   heard: { value: number; tally: number }
 }
 
@@ -233,7 +241,9 @@ export class RedisCounterStore implements CounterStore {
         ...keys.flatMap((key) => [this.#prefix + key, `${this.#prefix}tallies:${key}`]),
         this.#replica,
         // A counter this replica never counted on is only read: nothing to write, nothing expires.
-        ...counters.flatMap((counter) => (counter === undefined ? [1, 0, 0] : [this.#ttl(counter.expiresAt), counter.tally, counter.floor])),
+        ...counters.flatMap((counter) =>
+          counter === undefined ? [1, 0, 0, 0] : [this.#ttl(counter.expiresAt), counter.tally, counter.floor, this.#estimate(counter)]
+        ),
         ...reservations.flatMap(({ limits }) => [limits.length, ...limits.flatMap(({ key, limit }) => [index.get(key) ?? 0, limit])])
       )
     } catch (err) {
@@ -248,7 +258,7 @@ export class RedisCounterStore implements CounterStore {
       // A counter only read is remembered too, until it expires, for the reports made during an outage.
       const ttl = ttls[i] ?? -2
       const counter = counters[i] ?? (ttl > 0 ? this.#counter(key, this.#now() + ttl) : undefined)
-      if (counter !== undefined) counter.heard = { value: values[i] ?? 0, tally: tallies[i] ?? 0 }
+      if (counter !== undefined) counter.heard = { value: Math.max(values[i] ?? 0, this.#estimate(counter)), tally: tallies[i] ?? 0 }
     })
     return { values, refused }
   }

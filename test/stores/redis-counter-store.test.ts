@@ -144,3 +144,21 @@ t.test('while Redis is down a replica reports a counter it only read as it last 
   // ownRedis stops a running server when the test ends.
   await redis.start()
 })
+
+t.test('a Redis restarted empty while another replica is not back (or stopped): a replica does not spend what it knew the others had spent', { skip: NEEDS_REDIS_SERVER }, async (t) => {
+  const redis = await ownRedis(t)
+  const budget = [{ key: 'team', limit: 50 }]
+  const [onA, onB] = await Promise.all([connect(t, redis.url), connect(t, redis.url)])
+  const [a, b] = [onA, onB].map((connection) => new RedisCounterStore({ connection, keyPrefix: 'gw:', outageShare: 0.1, now: () => NOW })) as [RedisCounterStore, RedisCounterStore]
+  t.equal((await reserved(b, budget, 20)) + (await reserved(a, budget, 10)), 30)
+  await onB.close()
+
+  const closed = next(onA.client, 'close')
+  await redis.kill()
+  await closed
+  const ready = next(onA.client, 'ready')
+  await redis.start()
+  await ready
+  t.same(await a.read(['team']), [10], 'Redis has only the tally of the replica that came back')
+  t.equal(await reserved(a, budget, 40), 20, 'which still spends only the 20 it knew were left')
+})

@@ -132,9 +132,9 @@ export class RedisCounterStore implements CounterStore {
   #queue: Reservation[] = []
   #sending = false
   /**
-   * While Redis is stalled (connected, but a script timed out): the sync that asks it again. Nothing
-   * else waits on Redis meanwhile, so a stall leaves no late reservation behind, only late syncs,
-   * which write what is already true.
+   * While Redis is stalled (connected, but a script timed out): the sync that asks it again. No
+   * reservation goes to Redis meanwhile, so a stall leaves no late reservation behind, only late
+   * syncs, which write what is already true.
    */
   #probe: Promise<void> | undefined
 

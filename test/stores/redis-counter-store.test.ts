@@ -84,7 +84,7 @@ t.test('a stalled Redis (connections open, commands timing out): each replica sp
   redis.pause()
   t.teardown(() => redis.resume())
   // Waves of requests, with reads between them that wait for a sync to time out: the stall lasts, the share does not grow.
-  const during = []
+  const during: number[] = []
   for (let wave = 0; wave < 4; wave++) {
     during.push(...(await Promise.all(replicas.map((store) => reserved(store, budget, 60)))))
     await Promise.all(replicas.map((store) => store.read(['team'])))
@@ -108,18 +108,18 @@ t.test('a stalled Redis (connections open, commands timing out): each replica sp
 t.test('a Redis restarted empty gets the day back from the replicas: what each spent is written again, and the budget is not spent twice', { skip: NEEDS_REDIS_SERVER }, async (t) => {
   const redis = await ownRedis(t)
   const budget = [{ key: 'team', limit: 50 }]
-  const replicas = await Promise.all([0, 1].map(async () => ({ connection: await connect(t, redis.url) })))
-  const [a, b] = replicas.map(({ connection }) => new RedisCounterStore({ connection, keyPrefix: 'gw:', outageShare: 0.1, now: () => NOW })) as [
+  const connections = await Promise.all([connect(t, redis.url), connect(t, redis.url)])
+  const [a, b] = connections.map((connection) => new RedisCounterStore({ connection, keyPrefix: 'gw:', outageShare: 0.1, now: () => NOW })) as [
     RedisCounterStore,
     RedisCounterStore
   ]
   let calls = (await reserved(a, budget, 15)) + (await reserved(b, budget, 15))
   t.equal(calls, 30)
 
-  const closed = replicas.map(({ connection }) => next(connection.client, 'close'))
+  const closed = connections.map(({ client }) => next(client, 'close'))
   await redis.kill()
   await Promise.all(closed)
-  const ready = replicas.map(({ connection }) => next(connection.client, 'ready'))
+  const ready = connections.map(({ client }) => next(client, 'ready'))
   await redis.start()
   await Promise.all(ready)
   // Each replica writes its tallies again on reconnecting, and with every script it sends (a read too):

@@ -29,7 +29,8 @@ export class Quota {
 
   /**
    * Counts one upstream call for `consumer` (and, for an export job, against the export budget too),
-   * or throws a 429 failure when any of them is out of budget.
+   * or throws a 429 failure when any of them is out of budget (or the store's 503 when it cannot tell
+   * without Redis).
    */
   async reserve(consumer: string, { forExport = false }: { forExport?: boolean } = {}): Promise<void> {
     const { store, teamBudget, consumerBudget, exportBudget, now } = this.#options

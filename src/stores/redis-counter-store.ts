@@ -1,43 +1,89 @@
+import { randomUUID } from 'node:crypto'
+import { failure } from '../errors.js'
 import type { CounterStore, Limit } from './counter-store.js'
-import { MemoryCounterStore } from './memory-counter-store.js'
 import type { RedisConnection } from './redis.js'
 
 /*
- * The quota scripts may run when Redis is out of memory (allow-oom): under `noeviction` a full
- * Redis refuses ordinary writes, and the day's count must still go up, or the budget is overrun.
+ * Each replica keeps its own tally of each counter (the calls it made today) and writes it into a
+ * hash beside the counter as an absolute value that only goes up; the counter is the sum of those
+ * tallies (kept by the script from each tally's increase) or the floor raise() set. A write that
+ * timed out and runs later, or one sent again, cannot count twice, and a Redis restarted empty gets
+ * the day back as soon as the replicas write their tallies again. Until they all have (or for good,
+ * if one stopped meanwhile), each replica checks limits against at least what it knew was spent.
+ * The script may run when Redis is out of memory (allow-oom): under `noeviction` a full Redis
+ * refuses ordinary writes, and the day's count must still go up, or the budget is overrun.
  * Counters expire relative to the app's clock (PEXPIRE, not PEXPIREAT), so the day a counter
  * belongs to is the app's, as in memory.
  */
 
-/** KEYS: the counters; ARGV[1]: ms until they expire; ARGV[1 + i]: the limit of KEYS[i]. Returns {refused index or -1, values}. */
-const RESERVE = `#!lua flags=allow-oom
-local values = {}
-for i, key in ipairs(KEYS) do
-  values[i] = tonumber(redis.call('GET', key) or '0')
-  if values[i] + 1 > tonumber(ARGV[i + 1]) then return {i - 1, values} end
+/**
+ * KEYS: per counter, its value then its tallies. ARGV[1]: this replica; per counter (from ARGV[2]):
+ * ms until it expires, this replica's tally, the counter's floor, and the least value this replica
+ * knows it has; then per reservation: how many counters it names, and for each the counter's index
+ * (from 1) and its limit.
+ * Writes the tallies and floors, then makes the reservations in order: the n-th one made on a
+ * counter takes this replica's tally to at least tally + n, an absolute value, so that the same
+ * script run twice (or late, after the replica counted the call alone) counts it once.
+ * Returns {values, this replica's tallies as stored, ms until each counter expires (PTTL), per
+ * reservation the refusing position or -1}.
+ */
+const SYNC = `#!lua flags=allow-oom
+local replica, n = ARGV[1], #KEYS / 2
+local values, tallies, wanted, known = {}, {}, {}, {}
+local function expire(i)
+  redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[4 * i - 2])
+  redis.call('PEXPIRE', KEYS[2 * i], ARGV[4 * i - 2])
 end
-for i, key in ipairs(KEYS) do
-  values[i] = redis.call('INCR', key)
-  redis.call('PEXPIRE', key, ARGV[1])
+local function write(i)
+  if wanted[i] <= tallies[i] then return end
+  values[i] = values[i] + wanted[i] - tallies[i]
+  tallies[i] = wanted[i]
+  redis.call('HSET', KEYS[2 * i], replica, tallies[i])
+  redis.call('SET', KEYS[2 * i - 1], values[i])
+  expire(i)
 end
-return {-1, values}`
+for i = 1, n do
+  values[i] = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  tallies[i] = tonumber(redis.call('HGET', KEYS[2 * i], replica) or '0')
+  wanted[i] = tonumber(ARGV[4 * i - 1])
+  known[i] = tonumber(ARGV[4 * i + 1])
+  write(i)
+  local floor = tonumber(ARGV[4 * i])
+  if floor > values[i] then
+    values[i] = floor
+    redis.call('SET', KEYS[2 * i - 1], floor)
+    expire(i)
+  end
+end
+local ttls, refused, at = {}, {}, 4 * n + 2
+while at <= #ARGV do
+  local count, outcome = tonumber(ARGV[at]), -1
+  for j = 1, count do
+    local i = tonumber(ARGV[at + 2 * j - 1])
+    if math.max(values[i], known[i]) + 1 > tonumber(ARGV[at + 2 * j]) then
+      outcome = j - 1
+      break
+    end
+  end
+  if outcome == -1 then
+    for j = 1, count do
+      local i = tonumber(ARGV[at + 2 * j - 1])
+      wanted[i] = wanted[i] + 1
+      known[i] = known[i] + 1
+      write(i)
+    end
+  end
+  refused[#refused + 1] = outcome
+  at = at + 1 + 2 * count
+end
+for i = 1, n do ttls[i] = redis.call('PTTL', KEYS[2 * i - 1]) end
+return {values, tallies, ttls, refused}`
 
-/** KEYS[1]: a counter; ARGV[1]: ms until it expires; ARGV[2]: its new minimum. */
-const RAISE = `#!lua flags=allow-oom
-if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[2]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 0`
-
-/** KEYS[1]: a counter; ARGV[1]: ms until it expires; ARGV[2]: calls to add (made while Redis was unavailable). */
-const ADD = `#!lua flags=allow-oom
-local value = redis.call('INCRBY', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return value`
+/** Retry-After of a reservation refused for want of Redis: a reconnection takes at most a second or two, a day is long. */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 interface QuotaCommands {
-  quotaReserve(...args: Array<string | number>): Promise<[number, number[]]>
-  quotaRaise(...args: Array<string | number>): Promise<number>
-  quotaAdd(...args: Array<string | number>): Promise<number>
+  quotaSync(...args: Array<string | number>): Promise<[number[], number[], number[], number[]]>
 }
 
 export interface RedisCounterStoreOptions {
@@ -48,11 +94,31 @@ export interface RedisCounterStoreOptions {
   now: () => number
 }
 
+interface Counter {
+  expiresAt: number
+  /** Calls this replica made today on this counter, reserved in Redis or alone. */
+  tally: number
+  /** The least value raise() asked for, written again with every script that names the counter. */
+  floor: number
+  /**
+   * The counter's value when Redis last answered (never lowered: a day's count only goes down when
+   * Redis lost it), and this replica's tally in Redis then.
+   */
+  heard: { value: number; tally: number }
+}
+
+interface Reservation {
+  limits: ReadonlyArray<Limit & { counter: Counter }>
+  /** The refusing position or -1, or 'alone' when Redis did not answer. */
+  resolve: (outcome: number | 'alone') => void
+}
+
 /**
  * Counters shared by every replica, reserved by one Lua script so that no two replicas both take
- * the last unit. While Redis is unavailable each replica spends at most `outageShare` of what was
- * left of each budget when it last heard from Redis, in process memory; those calls are added to
- * the shared counters when Redis is back, so the day's count stays right.
+ * the last unit. A replica sends one script at a time, with every reservation that arrived
+ * meanwhile, so that the tallies it writes are absolute. While Redis is unavailable each replica
+ * spends at most `outageShare` of what was left of each budget when it last heard from Redis; its
+ * tallies carry those calls to the shared counters when Redis answers again.
  */
 export class RedisCounterStore implements CounterStore {
   readonly #connection: RedisConnection
@@ -60,132 +126,194 @@ export class RedisCounterStore implements CounterStore {
   readonly #prefix: string
   readonly #share: number
   readonly #now: () => number
-  /** The shared value of each counter when this replica last read or changed it. */
-  readonly #known = new Map<string, number>()
-  /** Calls made during the current outage, per counter, with when each counter expires. */
-  #outage: { store: MemoryCounterStore; expiresAt: Map<string, number> }
-  /** Outage calls not yet added to the shared counters (Redis failed again while adding them). */
-  readonly #pending = new Map<string, { count: number; expiresAt: number }>()
-  #settling: Promise<void> | undefined
+  readonly #replica = randomUUID()
+  readonly #counters = new Map<string, Counter>()
+  /** Reservations that arrived while a script was in flight: they go in the next one. */
+  #queue: Reservation[] = []
+  #sending = false
+  /**
+   * While Redis is stalled (connected, but a script timed out): the sync that asks it again. No
+   * reservation goes to Redis meanwhile, so a stall leaves no late reservation behind, only late
+   * syncs, which write what is already true.
+   */
+  #probe: Promise<void> | undefined
 
   constructor({ connection, keyPrefix, outageShare, now }: RedisCounterStoreOptions) {
     this.#connection = connection
     this.#prefix = keyPrefix
     this.#share = outageShare
     this.#now = now
-    this.#outage = this.#newOutage()
     const client = connection.client
-    if (!('quotaReserve' in client)) {
-      client.defineCommand('quotaReserve', { lua: RESERVE })
-      client.defineCommand('quotaRaise', { numberOfKeys: 1, lua: RAISE })
-      client.defineCommand('quotaAdd', { numberOfKeys: 1, lua: ADD })
-    }
+    if (!('quotaSync' in client)) client.defineCommand('quotaSync', { lua: SYNC })
     this.#redis = client as unknown as QuotaCommands
-    connection.onRecover(() => void this.#settle())
+    // A Redis that restarted empty has lost the day: write every tally again, before others spend it.
+    connection.onRecover(() => void this.#sync(this.#live(), []).catch(() => {}))
   }
 
   async reserve(limits: readonly Limit[], expiresAt: number): Promise<number> {
-    if (this.#connection.up) {
-      try {
-        await this.#settled()
-        const keys = limits.map(({ key }) => this.#prefix + key)
-        const [refused, values] = await this.#redis.quotaReserve(keys.length, ...keys, this.#ttl(expiresAt), ...limits.map(({ limit }) => limit))
-        // A refusal returns the values up to the refusing counter.
-        limits.slice(0, values.length).forEach(({ key }, i) => this.#known.set(key, values[i] ?? 0))
-        return refused
-      } catch {
-        // Unavailable or slow: this request is counted locally below.
-      }
-    }
-    const local = limits.map(({ key, limit }) => ({ key, limit: this.#outageAllowance(key, limit) }))
-    const refused = await this.#outage.store.reserve(local, expiresAt)
-    if (refused === -1) for (const { key } of limits) this.#outage.expiresAt.set(key, expiresAt)
-    return refused
+    const counted = limits.map((limit) => ({ ...limit, counter: this.#counter(limit.key, expiresAt) }))
+    const outcome = this.#available
+      ? await new Promise<number | 'alone'>((resolve) => {
+          this.#queue.push({ limits: counted, resolve })
+          if (!this.#sending) void this.#send()
+        })
+      : 'alone'
+    return outcome === 'alone' ? this.#reserveAlone(counted) : outcome
   }
 
   async raise(key: string, value: number, expiresAt: number): Promise<void> {
-    if (this.#connection.up) {
-      try {
-        await this.#settled()
-        await this.#redis.quotaRaise(this.#prefix + key, this.#ttl(expiresAt), value)
-        this.#known.set(key, Math.max(value, this.#known.get(key) ?? 0))
-        return
-      } catch {
-        // Kept locally: the outage store refuses further calls until the day ends.
-      }
+    const counter = this.#counter(key, expiresAt)
+    counter.floor = Math.max(counter.floor, value)
+    if (!this.#available) return
+    try {
+      await this.#sync([key], [])
+    } catch {
+      // Kept in the floor: the reservations counted alone respect it, and the next script writes it.
     }
-    await this.#outage.store.raise(key, value, expiresAt)
-    this.#outage.expiresAt.set(key, expiresAt)
   }
 
   async read(keys: readonly string[]): Promise<number[]> {
-    if (this.#connection.up) {
+    // A stalled Redis is asked once more, so that a report right after the stall is the shared count.
+    await this.#probe
+    if (this.#available) {
       try {
-        await this.#settled()
-        const values = (await this.#connection.client.mget(keys.map((key) => this.#prefix + key))).map((value) => Number(value ?? 0))
-        keys.forEach((key, i) => this.#known.set(key, values[i] ?? 0))
-        return values
+        return (await this.#sync(keys, [])).values
       } catch {
         // Reported from what this replica knows.
       }
     }
-    const local = await this.#outage.store.read(keys)
-    return keys.map((key, i) => (this.#known.get(key) ?? 0) + (this.#pending.get(key)?.count ?? 0) + (local[i] ?? 0))
-  }
-
-  /**
-   * What this replica may spend alone: a share of what was left when it last heard from Redis. A
-   * replica that never heard of a counter (started during the outage) takes a share of the limit.
-   */
-  #outageAllowance(key: string, limit: number): number {
-    const known = (this.#known.get(key) ?? 0) + (this.#pending.get(key)?.count ?? 0)
-    return Math.floor(this.#share * Math.max(0, limit - known))
-  }
-
-  /**
-   * Outage calls are added before anything else is counted or read, so that a reply after the
-   * outage includes them (also after a slow spell, which ends without a reconnection).
-   */
-  async #settled(): Promise<void> {
-    if (this.#settling !== undefined || this.#outage.expiresAt.size > 0 || this.#pending.size > 0) await this.#settle()
-  }
-
-  #settle(): Promise<void> {
-    this.#settling ??= this.#settleOutage().finally(() => {
-      this.#settling = undefined
+    return keys.map((key) => {
+      const counter = this.#counters.get(key)
+      return counter === undefined ? 0 : this.#estimate(counter)
     })
-    return this.#settling
   }
 
-  /** Adds the calls of the outage that just ended to the shared counters. */
-  async #settleOutage(): Promise<void> {
-    const { store, expiresAt } = this.#outage
-    this.#outage = this.#newOutage()
-    const keys = [...expiresAt.keys()]
-    const counts = await store.read(keys)
-    keys.forEach((key, i) => {
-      const pending = this.#pending.get(key)
-      this.#pending.set(key, { count: (pending?.count ?? 0) + (counts[i] ?? 0), expiresAt: expiresAt.get(key) ?? 0 })
-    })
-    for (const [key, { count, expiresAt }] of this.#pending) {
-      if (expiresAt <= this.#now()) {
-        this.#pending.delete(key)
-        continue
-      }
+  /** Sends the queued reservations, one script at a time, until none is left. */
+  async #send(): Promise<void> {
+    this.#sending = true
+    while (this.#queue.length > 0) {
+      const batch = this.#queue
+      this.#queue = []
+      const keys = [...new Set(batch.flatMap(({ limits }) => limits.map(({ key }) => key)))]
       try {
-        this.#known.set(key, await this.#redis.quotaAdd(this.#prefix + key, this.#ttl(expiresAt), count))
-        this.#pending.delete(key)
+        const { refused } = await this.#sync(keys, batch)
+        batch.forEach(({ resolve }, i) => resolve(refused[i] ?? 0))
       } catch {
-        // Redis failed again: kept for the next recovery.
+        // Unavailable or slow: these reservations, and those that waited behind them, are counted alone.
+        for (const { resolve } of [...batch, ...this.#queue.splice(0)]) resolve('alone')
       }
     }
+    this.#sending = false
   }
 
-  #newOutage() {
-    return { store: new MemoryCounterStore(this.#now), expiresAt: new Map<string, number>() }
+  /** Whether to send Redis anything now: it is connected and not known to be stalled. */
+  get #available(): boolean {
+    return this.#connection.up && this.#probe === undefined
+  }
+
+  /** After a timeout: syncs every counter, one script at a time, until Redis answers in time. */
+  #reprobe(): void {
+    if (this.#probe !== undefined || !this.#connection.up) return
+    this.#probe = this.#sync(this.#live(), []).then(
+      () => {
+        this.#probe = undefined
+        // Also the calls made alone while this sync was in flight.
+        void this.#sync(this.#live(), []).catch(() => {})
+      },
+      (err: unknown) => {
+        this.#probe = undefined
+        if (isTimeout(err)) this.#reprobe()
+      }
+    )
+  }
+
+  /**
+   * Writes this replica's tallies and floors of `keys`, then makes `reservations` (each naming only
+   * counters of `keys`), and learns the values of `keys`.
+   */
+  async #sync(keys: readonly string[], reservations: readonly Reservation[]): Promise<{ values: number[]; refused: number[] }> {
+    const counters = keys.map((key) => this.#counters.get(key))
+    const index = new Map(keys.map((key, i) => [key, i + 1]))
+    let reply: [number[], number[], number[], number[]]
+    try {
+      reply = await this.#redis.quotaSync(
+        2 * keys.length,
+        ...keys.flatMap((key) => [this.#prefix + key, `${this.#prefix}tallies:${key}`]),
+        this.#replica,
+        // A counter this replica never counted on is only read: nothing to write, nothing expires.
+        ...counters.flatMap((counter) =>
+          counter === undefined ? [1, 0, 0, 0] : [this.#ttl(counter.expiresAt), counter.tally, counter.floor, this.#estimate(counter)]
+        ),
+        ...reservations.flatMap(({ limits }) => [limits.length, ...limits.flatMap(({ key, limit }) => [index.get(key) ?? 0, limit])])
+      )
+    } catch (err) {
+      if (isTimeout(err)) this.#reprobe()
+      throw err
+    }
+    const [values, tallies, ttls, refused] = reply
+    reservations.forEach(({ limits }, i) => {
+      if (refused[i] === -1) for (const { counter } of limits) counter.tally++
+    })
+    keys.forEach((key, i) => {
+      // A counter only read is remembered too, until it expires, for the reports made during an outage.
+      const ttl = ttls[i] ?? -2
+      const counter = counters[i] ?? (ttl > 0 ? this.#counter(key, this.#now() + ttl) : undefined)
+      if (counter !== undefined) counter.heard = { value: Math.max(values[i] ?? 0, this.#estimate(counter)), tally: tallies[i] ?? 0 }
+    })
+    return { values, refused }
+  }
+
+  /**
+   * Counts a reservation in this replica alone: refused (the budget's answer) when a counter is at its
+   * limit as last heard; throws GW_SHARED_STATE_UNAVAILABLE when the share of what was left then is
+   * spent, since the budget itself may well not be. A replica that never heard of a counter
+   * (started during the outage) takes a share of the limit.
+   */
+  #reserveAlone(limits: Reservation['limits']): number {
+    const refused = limits.findIndex(({ limit, counter }) => this.#estimate(counter) + 1 > limit)
+    if (refused !== -1) return refused
+    const shareSpent = limits.some(({ limit, counter }) => {
+      const left = limit - Math.max(counter.heard.value, counter.floor)
+      return counter.tally - counter.heard.tally + 1 > Math.floor(this.#share * Math.max(0, left))
+    })
+    if (shareSpent) {
+      throw failure('GW_SHARED_STATE_UNAVAILABLE', 'The gateway cannot reach its shared state (Redis) and has made its share of upstream calls alone; try again in a few seconds', {
+        retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS
+      })
+    }
+    for (const { counter } of limits) counter.tally++
+    return -1
+  }
+
+  /** The counter's value as this replica knows it: as last heard, plus the calls it made since. */
+  #estimate({ heard, floor, tally }: Counter): number {
+    return Math.max(heard.value, floor) + Math.max(0, tally - heard.tally)
+  }
+
+  /** The counter of `key`, made if new; it is kept until `expiresAt` at least. */
+  #counter(key: string, expiresAt: number): Counter {
+    let counter = this.#counters.get(key)
+    if (counter === undefined) {
+      this.#live()
+      counter = { expiresAt, tally: 0, floor: 0, heard: { value: 0, tally: 0 } }
+      this.#counters.set(key, counter)
+    }
+    counter.expiresAt = Math.max(counter.expiresAt, expiresAt)
+    return counter
+  }
+
+  /** The keys of today's counters; those of past days are dropped. */
+  #live(): string[] {
+    for (const [key, { expiresAt }] of this.#counters) if (expiresAt <= this.#now()) this.#counters.delete(key)
+    return [...this.#counters.keys()]
   }
 
   #ttl(expiresAt: number): number {
     return Math.max(1, expiresAt - this.#now())
   }
+}
+
+/** ioredis's rejection of a command that got no reply within commandTimeout: Redis is connected but stalled. */
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Command timed out'
 }

@@ -64,27 +64,6 @@ t.test('NODE_ENV=production without credentials exits non-zero naming the missin
   t.match(server.output(), /missing TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET/)
 })
 
-t.test('SIGTERM with 50 requests in flight: every one completes, then the process exits 0', async (t) => {
-  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults: { latencyMs: 300 } })
-  t.teardown(() => sandbox.close())
-  const server = startServer(t, {
-    TIKTOK_API_BASE_URL: sandbox.url,
-    TIKTOK_CLIENT_KEY: SANDBOX_CREDENTIALS.clientKey,
-    TIKTOK_CLIENT_SECRET: SANDBOX_CREDENTIALS.clientSecret,
-    GATEWAY_ALLOW_ANONYMOUS: 'true'
-  })
-  const base = await listening(server)
-  let arrived = 0
-  const allArrived = new Promise<void>((resolve) => sandbox.events.on('followers', () => ++arrived === 50 && resolve()))
-  const responses = Array.from({ length: 50 }, (_, i) => fetch(`${base}/v1/users/inflight${i}/followers`))
-  await allArrived
-  server.child.kill('SIGTERM')
-  const statuses = await Promise.all(responses.map(async (pending) => (await pending).status))
-  t.same(statuses, Array(50).fill(200))
-  const [code] = await server.exited
-  t.equal(code, 0)
-})
-
 /** A gateway process on a sandbox whose answers take `faults`, serving anonymous requests. */
 async function serverOnSandbox(t: Test, faults: { latencyMs?: number; hangRate?: number }) {
   const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, faults })
@@ -97,6 +76,19 @@ async function serverOnSandbox(t: Test, faults: { latencyMs?: number; hangRate?:
   })
   return { sandbox, server, base: await listening(server) }
 }
+
+t.test('SIGTERM with 50 requests in flight: every one completes, then the process exits 0', async (t) => {
+  const { sandbox, server, base } = await serverOnSandbox(t, { latencyMs: 300 })
+  let arrived = 0
+  const allArrived = new Promise<void>((resolve) => sandbox.events.on('followers', () => ++arrived === 50 && resolve()))
+  const responses = Array.from({ length: 50 }, (_, i) => fetch(`${base}/v1/users/inflight${i}/followers`))
+  await allArrived
+  server.child.kill('SIGTERM')
+  const statuses = await Promise.all(responses.map(async (pending) => (await pending).status))
+  t.same(statuses, Array(50).fill(200))
+  const [code] = await server.exited
+  t.equal(code, 0)
+})
 
 t.test('a SIGTERM repeated within a second (npm forwarding a process-group signal) is the same one: the close stays graceful and exits 0', async (t) => {
   const { sandbox, server, base } = await serverOnSandbox(t, { latencyMs: 300 })

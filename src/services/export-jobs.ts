@@ -193,7 +193,7 @@ export class ExportJobs {
 
   /** Stops a run short of the end as the failure's row says, with a log line and a count of the problem. */
   async #setBack(job: StoredJob, err: unknown, caller: Caller): Promise<void> {
-    const setback = this.#setback(err, job)
+    const setback = this.#setbackOf(err, job)
     caller.log.warn({ err, state: setback.state }, 'export job stopped short')
     this.#options.onProblem?.(isGatewayError(err) ? err.code : 'unexpected')
     if (!(await this.#options.store.setBack(job.id, this.#lease(), setback))) await this.#lost(job, caller)
@@ -212,7 +212,7 @@ export class ExportJobs {
   }
 
   /** What a failure does to a job: its row of the error table says pause, fail, or retry with backoff. */
-  #setback(err: unknown, job: StoredJob): Setback {
+  #setbackOf(err: unknown, job: StoredJob): Setback {
     const now = this.#options.now()
     const error = isGatewayError(err) ? err : undefined
     const detail = error?.message ?? 'The gateway failed unexpectedly'

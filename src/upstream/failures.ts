@@ -49,9 +49,14 @@ export function apiErrorOf(reply: UpstreamReply): ApiError | undefined {
   return wire.apiError.Check(error) ? error : undefined
 }
 
+/** Takes the gateway's secrets out of text TikTok sent, before it reaches a consumer or a log line. */
+export type Scrub = (text: string) => string
+
 /** A research reply that carries no usable answer, as the failure a consumer sees. */
-export function researchFailure(reply: UpstreamReply, endpoint: string, username: string, now: number): GatewayError {
-  const error = apiErrorOf(reply)
+export function researchFailure(reply: UpstreamReply, endpoint: string, username: string, now: number, scrub: Scrub): GatewayError {
+  const sent = apiErrorOf(reply)
+  // TikTok's text is echoed in problems and logs: a buggy or hostile upstream could quote the token or secret back.
+  const error = sent && { code: scrub(sent.code), message: scrub(sent.message), log_id: sent.log_id && scrub(sent.log_id) }
   const details: FailureDetails = { upstreamCode: error?.code, logId: error?.log_id }
   switch (error?.code) {
     case 'ok':
@@ -77,7 +82,7 @@ export function researchFailure(reply: UpstreamReply, endpoint: string, username
 }
 
 /** A token exchange that issued no token: a limit or an outage is TikTok's, only a refusal is the credentials'. */
-export function tokenFailure(reply: UpstreamReply): GatewayError {
+export function tokenFailure(reply: UpstreamReply, scrub: Scrub): GatewayError {
   if (reply.status === 429) return rateLimited(reply, {})
   if (reply.status >= 500) {
     return failure('GW_UPSTREAM_UNAVAILABLE', `TikTok's token endpoint failed with ${reply.status}`, {
@@ -88,7 +93,7 @@ export function tokenFailure(reply: UpstreamReply): GatewayError {
     return failure(
       'GW_CREDENTIALS_REJECTED',
       "TikTok refused the gateway's client credentials; an operator must check TIKTOK_CLIENT_KEY and TIKTOK_CLIENT_SECRET",
-      { upstreamCode: reply.json.error, logId: reply.json.log_id }
+      { upstreamCode: scrub(reply.json.error), logId: reply.json.log_id && scrub(reply.json.log_id) }
     )
   }
   return statusFailure(reply, {}, '')

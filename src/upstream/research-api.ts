@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config.js'
 import { isGatewayError, traitsOf, type GatewayError } from '../errors.js'
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js'
-import { apiErrorOf, networkFailure, researchFailure, retryAfterSeconds, tokenFailure, type UpstreamReply } from './failures.js'
+import { apiErrorOf, networkFailure, researchFailure, retryAfterSeconds, tokenFailure, type Scrub, type UpstreamReply } from './failures.js'
 import { HttpClient, type UpstreamCall } from './http-client.js'
 import { TokenManager, type IssuedToken } from './token-manager.js'
 import { USER_INFO_FIELDS, wire, type FollowersData, type FollowingData, type ListRequest, type UserInfoData } from './wire.js'
@@ -49,6 +49,11 @@ export class ResearchApi {
   readonly #tokens: TokenManager
   readonly #breaker: CircuitBreaker
   readonly #options: ResearchApiOptions
+  /** The client secret and the token in use, taken out of TikTok's text. */
+  readonly #scrub: Scrub = (text) => {
+    const secrets = [this.#options.clientSecret, this.#tokens.current].filter((secret): secret is string => secret !== undefined && secret !== '')
+    return secrets.reduce((scrubbed, secret) => scrubbed.replaceAll(secret, '[redacted]'), text)
+  }
   #tokenFailure: GatewayError | undefined
   #tokenRetry: NodeJS.Timeout | undefined
   #closed = false
@@ -100,7 +105,9 @@ export class ResearchApi {
     this.#breaker.enter()
     const answer = (reply: UpstreamReply): T | GatewayError => {
       const data = (reply.json as { data?: unknown } | undefined)?.data
-      return reply.status === 200 && apiErrorOf(reply)?.code === 'ok' && shape.Check(data) ? data : researchFailure(reply, endpoint, username, this.#options.now())
+      return reply.status === 200 && apiErrorOf(reply)?.code === 'ok' && shape.Check(data)
+        ? data
+        : researchFailure(reply, endpoint, username, this.#options.now(), this.#scrub)
     }
     try {
       const data = await this.#exchange({ endpoint, path, contentType: 'application/json', body: JSON.stringify(query), log, research: { charge } }, answer)
@@ -163,7 +170,7 @@ export class ResearchApi {
     const answer = (reply: UpstreamReply): IssuedToken | GatewayError =>
       reply.status === 200 && wire.tokenResponse.Check(reply.json)
         ? { accessToken: reply.json.access_token, expiresInSeconds: reply.json.expires_in }
-        : tokenFailure(reply)
+        : tokenFailure(reply, this.#scrub)
     try {
       const issued = await this.#exchange({ endpoint: 'token', path: '/v2/oauth/token/', contentType: 'application/x-www-form-urlencoded', body: form.toString(), log: logger }, answer)
       this.#tokenFailure = undefined

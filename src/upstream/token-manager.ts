@@ -24,6 +24,11 @@ export class TokenManager {
     this.#now = now
   }
 
+  /** The token in use, if any. */
+  get current(): string | undefined {
+    return this.#current?.token
+  }
+
   get(): Promise<string> {
     if (this.#current !== undefined && this.#now() < this.#current.renewAt) {
       return Promise.resolve(this.#current.token)

@@ -3,7 +3,7 @@ import { setImmediate } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { failure, isGatewayError, traitsOf } from '../errors.js'
 import type { ExportRequest } from '../schemas/export-jobs.js'
-import type { JobStore, Lease, Setback, StoredJob } from '../stores/job-store.js'
+import { UNFINISHED, type JobStore, type Lease, type Setback, type StoredJob } from '../stores/job-store.js'
 import { nextUtcDay } from '../utc-day.js'
 import { ListWalk } from './list-walk.js'
 import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages } from './pages.js'
@@ -47,6 +47,11 @@ export class ExportJobs {
   /** This replica's name as a lease holder. */
   readonly #holder = randomUUID()
   readonly #running = new Map<string, Promise<void>>()
+  /**
+   * Unfinished jobs this replica created or ran, as last seen: one that vanishes from the store
+   * (Redis flushed, or restarted empty) while it waits is written back as failed at the next sweep.
+   */
+  readonly #known = new Map<string, StoredJob>()
   #timer: NodeJS.Timeout | undefined
   #sweeping: Promise<void> | undefined
   /** A sweep asked for while one ran: it runs next, as far as the furthest asked for. */
@@ -59,6 +64,7 @@ export class ExportJobs {
 
   async create(owner: string, { username, relation, max_records: maxRecords }: ExportRequest): Promise<StoredJob> {
     const job = await this.#options.store.create({ id: randomUUID(), owner, username: username.toLowerCase(), relation, maxRecords, createdAt: this.#options.now() })
+    this.#known.set(job.id, job)
     void this.sweep()
     return job
   }
@@ -141,6 +147,7 @@ export class ExportJobs {
   async #sweep(until: number): Promise<void> {
     const { store, concurrency, log } = this.#options
     try {
+      await this.#checkKnown()
       for (const id of await store.due(until)) {
         if (this.#closed || this.#running.size >= concurrency) return
         if (this.#running.has(id)) continue
@@ -159,12 +166,29 @@ export class ExportJobs {
     }
   }
 
+  /** Follows the waiting jobs this replica knows: gone from the store, each is written back as failed; finished, it is forgotten. */
+  async #checkKnown(): Promise<void> {
+    const waiting = [...this.#known.values()].filter((job) => !this.#running.has(job.id))
+    const stored = await Promise.all(waiting.map((job) => this.#options.store.get(job.id)))
+    for (const [i, job] of waiting.entries()) {
+      const now = stored[i]
+      if (now === undefined) await this.#restore(job, this.#options.log.child({ job: job.id }))
+      else this.#remember(now)
+    }
+  }
+
+  #remember(job: StoredJob): void {
+    if (UNFINISHED.includes(job.state)) this.#known.set(job.id, job)
+    else this.#known.delete(job.id)
+  }
+
   async #run(claimed: StoredJob): Promise<void> {
     const { store, pages, log, onRecords } = this.#options
     const { id, relation, username, owner } = claimed
     const caller: Caller = { consumer: owner, log: log.child({ job: id }), exportJob: id }
     const walk = new ListWalk()
     let job = claimed
+    this.#remember(job)
     while (!this.#closed) {
       // Checked before every call, so that a job cancelled anywhere makes no further call.
       if (!(await store.renew(id, this.#lease()))) return this.#lost(job, caller)
@@ -182,6 +206,7 @@ export class ExportJobs {
       const added = committed.records - job.records
       onRecords?.(added)
       job = committed
+      this.#remember(job)
       if (job.state !== 'running') return
       const stuck = walk.afterPage(added, page.cursor)
       if (stuck !== undefined) return this.#setBack(job, stuck, caller)
@@ -204,8 +229,12 @@ export class ExportJobs {
    * store under it (Redis flushed, or restarted empty without persistence), which its owner must learn.
    */
   async #lost(job: StoredJob, { log }: Caller): Promise<void> {
+    if ((await this.#options.store.get(job.id)) === undefined) await this.#restore(job, log)
+  }
+
+  async #restore(job: StoredJob, log: FastifyBaseLogger): Promise<void> {
     const { store, now, onProblem } = this.#options
-    if ((await store.get(job.id)) !== undefined) return
+    this.#known.delete(job.id)
     log.error({ records: job.records }, 'export job vanished from the store (Redis flushed, or restarted empty without persistence); marked failed')
     onProblem?.('lost')
     await store.restoreFailed(job, now(), `The job vanished from the shared store (Redis flushed, or restarted empty without persistence) after ${job.records} records, which are lost; start a new export`)

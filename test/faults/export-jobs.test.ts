@@ -1,6 +1,7 @@
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
+import { failure } from '../../src/errors.js'
 import { ExportJobs } from '../../src/services/export-jobs.js'
 import type { AccountPage } from '../../src/services/pages.js'
 import { RedisJobStore } from '../../src/stores/redis-job-store.js'
@@ -67,6 +68,21 @@ t.test('shared state faults and export jobs', { skip: NEEDS_REDIS_SERVER }, asyn
     t.same((await jobs.list(OWNER)).map((job) => job.id), [id], 'listed again for its owner')
     t.same(problems, ['lost'])
     t.ok(lines.some((line) => /"level":50/.test(line) && /export job vanished/.test(line)))
+  })
+
+  t.test('a waiting job (queued for a retry) flushed from Redis is written back as failed at the next sweep of the replica that knew it', async (t) => {
+    const redis = await ownRedis(t)
+    const { jobs, client, problems } = await jobsOn(t, redis, async () => {
+      throw failure('GW_UPSTREAM_UNAVAILABLE', 'TikTok is down')
+    })
+    const { id } = await jobs.create('alice', { username: 'someone', relation: 'followers' })
+    await jobs.idle()
+    t.match(await jobs.get(id, OWNER), { state: 'queued', error: /TikTok is down; retrying at/ })
+    await client.flushall()
+    await jobs.sweep()
+    await jobs.idle()
+    t.match(await jobs.get(id, OWNER), { state: 'failed', error: /vanished/ })
+    t.same(problems, ['GW_UPSTREAM_UNAVAILABLE', 'lost'])
   })
 
   t.test('stop() lets the page under way finish, makes no further call and hands the job back at once', async (t) => {

@@ -72,7 +72,6 @@ const Quota = {
 }
 
 const Cache = {
-  // The gateway's whole RSS stays under 150 MB with this much cache (docs/operations.md, "Memory").
   CACHE_MAX_BYTES: Type.Integer({
     minimum: 65536,
     default: 12 * 1024 * 1024,

@@ -21,7 +21,7 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node itself is PID 1 so that SIGTERM reaches the graceful shutdown. The flags and MALLOC_ARENA_MAX
 # are npm start's, so that memory stays near the cache budget however long an export runs
-# (bench/RESULTS.md): a young generation of 2 x 4 MiB (V8 otherwise grows it to 32 MiB and keeps it);
+# (docs/operations.md, "Memory"): a young generation of 2 x 4 MiB (V8 otherwise grows it to 32 MiB and keeps it);
 # a full GC once the old generation grows by 10% (V8 otherwise lets it grow up to 4x, holding
 # garbage and the evicted pages' bodies); undici's WebAssembly HTTP parser kept on V8's baseline
 # compiler (optimising it costs about 30 MiB for a moment, on the first busy second); one glibc malloc

@@ -26,8 +26,8 @@ export interface AccessEntry {
 /**
  * One access line per request, with the consumer's name, instead of Fastify's two lines. The line
  * is built in pino's own layout and written straight to the destination (a LogBatcher): pino's
- * serialisation of it was most of what logging cost a cache hit (see bench/RESULTS.md). Failed
- * requests go through pino, with the error serialised and redacted.
+ * serialisation of it was most of what logging cost a cache hit (docs/architecture.md, "The cost of
+ * a cache hit"). Failed requests go through pino, with the error serialised and redacted.
  */
 export class AccessLog extends LogController {
   readonly #stream: DestinationStream

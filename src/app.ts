@@ -36,8 +36,8 @@ export interface AppOptions {
 }
 
 /**
- * The README's bound on a slow client (problem 408): a request's headers, and the whole request with
- * its body, arrive within 60 s of its start. Node checks both every connectionsCheckingInterval, whose
+ * The bound on a slow client that docs/api.md states (problem 408): a request's headers, and the
+ * whole request with its body, arrive within 60 s of its start. Node checks both every connectionsCheckingInterval, whose
  * default of 30 s let a stalled client hold its connection up to 90 s. Node's requestTimeout ends once
  * the request is received, so it does not cut an export's long answer.
  */

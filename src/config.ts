@@ -1,53 +1,191 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 
-const LogLevel = Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' })
-
-const EnvSchema = Type.Object({
-  NODE_ENV: Type.String({ default: 'development' }),
-  HOST: Type.String({ default: '127.0.0.1' }),
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
-  LOG_LEVEL: LogLevel,
-  LOG_FLUSH_MS: Type.Integer({ minimum: 0, maximum: 10000, default: 50 }),
-  TIKTOK_CLIENT_KEY: Type.Optional(Type.String()),
-  TIKTOK_CLIENT_SECRET: Type.Optional(Type.String()),
-  TIKTOK_API_BASE_URL: Type.String({ default: 'https://open.tiktokapis.com' }),
-  GATEWAY_API_KEYS: Type.String({ default: '' }),
-  GATEWAY_ALLOW_ANONYMOUS: Type.Boolean({ default: false }),
-  // The gateway's whole RSS stays under 150 MB with this much cache (the README's table says why).
-  CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 12 * 1024 * 1024 }),
-  CACHE_TTL_LATEST_SECONDS: Type.Integer({ minimum: 1, default: 300 }),
-  CACHE_TTL_HISTORY_SECONDS: Type.Integer({ minimum: 1, default: 86400 }),
-  CACHE_TTL_PROFILE_SECONDS: Type.Integer({ minimum: 1, default: 3600 }),
-  UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3000 }),
-  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 15000 }),
-  UPSTREAM_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, default: 1024 * 1024 }),
-  UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 5, default: 2 }),
-  SANDBOX_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100 }),
-  GATEWAY_ADMIN_KEYS: Type.String({ default: '' }),
-  DAILY_REQUEST_BUDGET: Type.Integer({ minimum: 0, default: 20000 }),
-  CONSUMER_DAILY_BUDGET: Type.Integer({ minimum: 0, default: 5000 }),
-  CONSUMER_DAILY_BUDGETS: Type.String({ default: '' }),
-  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 600 }),
-  STALE_MAX_AGE_SECONDS: Type.Integer({ minimum: 0, default: 86400 }),
-  REQUEST_DEADLINE_MS: Type.Integer({ minimum: 1, default: 30000 }),
-  UPSTREAM_RETRY_AFTER_MAX_WAIT_SECONDS: Type.Integer({ minimum: 0, default: 2 }),
-  BREAKER_FAILURE_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
-  BREAKER_COOLDOWN_SECONDS: Type.Integer({ minimum: 1, default: 30 }),
-  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
-  // A bearer secret like the consumer keys: long enough not to be guessed.
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  REDIS_URL: Type.Optional(Type.String()),
-  REDIS_CACHE_URL: Type.Optional(Type.String()),
-  REDIS_KEY_PREFIX: Type.String({ default: 'tiktok-gw:' }),
-  REDIS_CACHE_MAX_BYTES: Type.Integer({ minimum: 65536, default: 256 * 1024 * 1024 }),
-  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 1000 }),
-  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 500 }),
-  REDIS_OUTAGE_BUDGET_SHARE: Type.Number({ minimum: 0, maximum: 1, default: 0.05 }),
-  EXPORT_DAILY_BUDGET: Type.Optional(Type.Integer({ minimum: 0 })),
-  EXPORT_RETENTION_SECONDS: Type.Integer({ minimum: 1, default: 7 * 86400 }),
-  EXPORT_CONCURRENCY: Type.Integer({ minimum: 1, default: 4 })
+const LogLevel = Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, {
+  default: 'info',
+  description: 'the least severe level written'
 })
+
+// Each variable's `description` is Markdown: docs/operations.md's configuration reference is generated
+// from it by `npm run docs:config` (src/config-reference.ts), and a test fails when the two differ.
+// The groups are that reference's sections; a variable belongs to exactly one.
+
+const Upstream = {
+  TIKTOK_CLIENT_KEY: Type.Optional(
+    Type.String({ description: 'Research API client key. With neither key nor secret (and `NODE_ENV` not `production`) the built-in sandbox is used' })
+  ),
+  TIKTOK_CLIENT_SECRET: Type.Optional(Type.String({ description: 'Research API client secret; never logged or returned' })),
+  TIKTOK_API_BASE_URL: Type.String({
+    default: 'https://open.tiktokapis.com',
+    description: 'the Research API origin, `http` or `https` (point it at `npm run sandbox` to test)'
+  }),
+  UPSTREAM_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 3000, description: 'TCP/TLS connect timeout to TikTok' }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    default: 15000,
+    description: 'bounds each attempt as a whole (connect, headers and the whole body); an abandoned attempt is retried or fails, and the next request loads afresh'
+  }),
+  UPSTREAM_MAX_BODY_BYTES: Type.Integer({
+    minimum: 1024,
+    default: 1024 * 1024,
+    description: 'a TikTok reply larger than this is cut off as soon as it passes it (a 502)'
+  }),
+  UPSTREAM_RETRIES: Type.Integer({ minimum: 0, maximum: 5, default: 2, description: 'retries after a network error or 5xx' }),
+  UPSTREAM_RETRY_AFTER_MAX_WAIT_SECONDS: Type.Integer({
+    minimum: 0,
+    default: 2,
+    description: 'a TikTok 429 with a `Retry-After` up to this is waited out and retried once'
+  }),
+  BREAKER_FAILURE_THRESHOLD: Type.Integer({ minimum: 1, default: 5, description: 'failures in a row that open the circuit' }),
+  BREAKER_COOLDOWN_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'how long the circuit stays open before a probe' }),
+  SANDBOX_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100, description: 'port of the standalone sandbox (`npm run sandbox`)' })
+}
+
+const Consumers = {
+  GATEWAY_API_KEYS: Type.String({
+    default: '',
+    description: 'consumer keys, `name:key,name:key`; the name appears in logs, the key never'
+  }),
+  GATEWAY_ADMIN_KEYS: Type.String({
+    default: '',
+    description: "admin consumer keys, `name:key,…`; they may do what consumers do and see every consumer's quota and export jobs"
+  }),
+  GATEWAY_ALLOW_ANONYMOUS: Type.Boolean({
+    default: false,
+    description:
+      'allow requests without a key (as consumer `anonymous`). Required to start with real credentials and no keys. Sandbox mode without keys allows anonymous access'
+  }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 600,
+    description: 'requests a minute per consumer, hits included, counted across all its routes together'
+  })
+}
+
+const Quota = {
+  DAILY_REQUEST_BUDGET: Type.Integer({ minimum: 0, default: 20000, description: "the team's upstream research calls per UTC day" }),
+  CONSUMER_DAILY_BUDGET: Type.Integer({ minimum: 0, default: 5000, description: "each consumer's upstream research calls per UTC day" }),
+  CONSUMER_DAILY_BUDGETS: Type.String({
+    default: '',
+    description: 'per-consumer overrides, `name:calls,…` (`anonymous` for requests without a key)'
+  })
+}
+
+const Cache = {
+  CACHE_MAX_BYTES: Type.Integer({
+    minimum: 65536,
+    default: 12 * 1024 * 1024,
+    description:
+      "byte budget of the page cache: about 1,700 pages of 100, a list of 170,000 accounts. Each MiB of budget costs the process about 1.3 MiB of RSS once full (the objects around each page, garbage not yet collected); the default keeps a gateway's peak RSS under 150 MB (143 MiB) during the longest export on both Node 20 and the image's Node 24, from 92 and 104 MiB idle (see [Memory](#memory)). Raise it where the memory limit allows"
+  }),
+  CACHE_TTL_LATEST_SECONDS: Type.Integer({ minimum: 1, default: 300, description: 'how long a page without `cursor` is kept' }),
+  CACHE_TTL_HISTORY_SECONDS: Type.Integer({ minimum: 1, default: 86400, description: 'how long a page at a past `cursor` is kept' }),
+  CACHE_TTL_PROFILE_SECONDS: Type.Integer({ minimum: 1, default: 3600, description: "how long a user's profile is kept" }),
+  STALE_MAX_AGE_SECONDS: Type.Integer({
+    minimum: 0,
+    default: 86400,
+    description: 'how long past expiry a page may still be served when TikTok fails'
+  })
+}
+
+const Redis = {
+  REDIS_URL: Type.Optional(
+    Type.String({
+      description:
+        'a `redis://` or `rediss://` URL, e.g. `redis://127.0.0.1:6379/0`: quota, rate limits, export jobs and (without `REDIS_CACHE_URL`) pages shared by every replica; see [Several replicas](#several-replicas). Unset: all in process memory'
+    })
+  ),
+  REDIS_CACHE_URL: Type.Optional(
+    Type.String({ description: 'pages (and their locks) on a Redis of their own, which may evict (`allkeys-lru`); read only with `REDIS_URL`' })
+  ),
+  REDIS_KEY_PREFIX: Type.String({ default: 'tiktok-gw:', description: 'the start of every key the gateway writes' }),
+  REDIS_CACHE_MAX_BYTES: Type.Integer({
+    minimum: 65536,
+    default: 256 * 1024 * 1024,
+    description: "byte budget of the pages in Redis (each replica's memory keeps `CACHE_MAX_BYTES`)"
+  }),
+  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description: 'connect timeout; also how long a replica waits for Redis at start-up before it starts degraded'
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    default: 500,
+    description: 'a command that takes longer fails, and the replica goes on without Redis for that request'
+  }),
+  REDIS_OUTAGE_BUDGET_SHARE: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.05,
+    description: 'share of what was left of each budget that a replica may spend on its own while Redis is unavailable'
+  })
+}
+
+const Exports = {
+  EXPORT_DAILY_BUDGET: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      description: 'upstream research calls all export jobs together may make per UTC day. Unset: half of `DAILY_REQUEST_BUDGET`'
+    })
+  ),
+  EXPORT_RETENTION_SECONDS: Type.Integer({
+    minimum: 1,
+    default: 7 * 86400,
+    description: 'how long a finished export job and its records are kept'
+  }),
+  EXPORT_CONCURRENCY: Type.Integer({ minimum: 1, default: 4, description: 'export jobs one replica runs at the same time' })
+}
+
+const Observability = {
+  LOG_LEVEL: LogLevel,
+  LOG_FLUSH_MS: Type.Integer({
+    minimum: 0,
+    maximum: 10000,
+    default: 50,
+    description:
+      'log lines are written in batches, at least this often (and at once past 64 KB, and on shutdown); `0` writes each line at once. Each batch is one synchronous write to stdout, as pino\'s default destination does for every line: a stdout that stops being read holds the gateway up, as it would any pino service'
+  }),
+  // A bearer secret like the consumer keys: long enough not to be guessed.
+  METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description:
+        "when set, `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>` (or an admin key); either way, only such a scraper sees per-consumer series"
+    })
+  )
+}
+
+const Server = {
+  NODE_ENV: Type.String({ default: 'development', description: '`production` refuses to start without credentials' }),
+  HOST: Type.String({ default: '127.0.0.1', description: 'listen address (`0.0.0.0` in the Docker image)' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'listen port' }),
+  REQUEST_DEADLINE_MS: Type.Integer({
+    minimum: 1,
+    default: 30000,
+    description: 'the longest a consumer waits for an answer; plus 5 s, the grace period of a shutdown'
+  }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({
+    minimum: 0,
+    default: 1000,
+    description: 'event loop delay above which requests get 503 (`0` turns load shedding off)'
+  })
+}
+
+/** The variables by concern, in the order docs/operations.md lists them. */
+export const ENV_GROUPS = [
+  { title: 'Upstream (TikTok)', variables: Upstream },
+  { title: 'Consumers and authentication', variables: Consumers },
+  { title: 'Quota', variables: Quota },
+  { title: 'Cache', variables: Cache },
+  { title: 'Redis and replicas', variables: Redis },
+  { title: 'Export jobs', variables: Exports },
+  { title: 'Logging and metrics', variables: Observability },
+  { title: 'Server', variables: Server }
+] as const
+
+/** Every variable the gateway reads, validated at start-up. */
+export const EnvSchema = Type.Object({ ...Upstream, ...Consumers, ...Quota, ...Cache, ...Redis, ...Exports, ...Observability, ...Server })
 
 type Env = Static<typeof EnvSchema>
 

@@ -15,8 +15,9 @@ export interface BatchDestination {
  * pino's destination for a file descriptor or path, taking Buffers and writing each batch at once.
  * In its default mode it turned a batch back into a string, measured it twice and encoded it again;
  * written asynchronously, each batch was a round trip through libuv's thread pool. Either cost a
- * cache hit more than copying its line into the batch did (see bench/RESULTS.md). A synchronous
- * write of one batch per 64 KB or per flush interval is what pino's own default does for each line.
+ * cache hit more than copying its line into the batch did (docs/architecture.md, "The cost of a
+ * cache hit"). A synchronous write of one batch per 64 KB or per flush interval is what pino's own
+ * default does for each line.
  */
 export function logDestination(dest: number | string): BatchDestination {
   // sonic-boom's types know only its default mode's strings.
@@ -26,8 +27,9 @@ export function logDestination(dest: number | string): BatchDestination {
 /**
  * Collects log lines and writes them to `destination` in batches: one write per `flushMs` (or per
  * 64 KB) instead of one per request, which is most of what an access line costs under load (see
- * bench/RESULTS.md). Lines are flushed on the timer and by `flush()` (the app calls it on
- * close); once closed, lines go straight through, so nothing logged during shutdown is held back.
+ * docs/architecture.md, "The cost of a cache hit"). Lines are flushed on the timer and by
+ * `flush()` (the app calls it on close); once closed, lines go straight through, so nothing logged
+ * during shutdown is held back.
  * A `flushMs` of 0 writes every line at once. Each line is copied into the batch's buffer as it
  * comes: kept as strings until the flush, lines survived garbage collections (and were copied by
  * them), which made an access line cost a cache hit several times what building it did.

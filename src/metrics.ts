@@ -30,7 +30,7 @@ interface DurationSeries {
  * The request histogram, counted per series in plain arrays when a request is answered and handed
  * to prom-client when scraped: prom-client's observe() builds and hashes a label string and turns
  * the bucket's bound into a property name on every call, which cost a cache hit more than the
- * rest of its metrics together (see bench/RESULTS.md).
+ * rest of its metrics together (see docs/architecture.md, "The cost of a cache hit").
  */
 class RequestDurations extends Histogram<'method' | 'route' | 'status'> {
   readonly #series = new Map<string, DurationSeries[]>()

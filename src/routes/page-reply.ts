@@ -66,7 +66,7 @@ const ALIASES = 1024
 
 /**
  * Answers fresh cache hits before Fastify's router, which with its hooks and validation cost a hit
- * more than the hit itself (see bench/RESULTS.md). A URL is answered here only once the routed path
+ * more than the hit itself (docs/architecture.md, "The cost of a cache hit"). A URL is answered here only once the routed path
  * validated it and answered it with a page: its exact text then names that page. Everything else
  * about the request is checked as the routed path checks it, with the same functions (consumer,
  * load shedding, rate limit, request id, headers, metrics, access line); whatever this path cannot

@@ -23,7 +23,7 @@ async function sandboxClient(t: Test) {
   return { sandbox, post }
 }
 
-t.test('existing users keep their followers: the README example is unchanged', async (t) => {
+t.test('existing users keep their followers: the example in README.md and docs/api.md is unchanged', async (t) => {
   t.same(followersPage('tiktok', 3, 1_767_225_600), {
     user_followers: [
       { username: 'hazel.willow0', display_name: 'Hazel Willow' },

@@ -157,6 +157,19 @@ function jobStoreContract(name: string, factory: StoreFactory, options: { skip?:
       await store.cancel('c', now)
       t.same(await store.countByState(), { queued: 1, running: 1, paused: 0, done: 0, failed: 0, cancelled: 1 })
     })
+
+    t.test('a job the store lost is written back as failed with its reason and no records, listed for its owner, and expires after the retention', async (t) => {
+      const store = await setup(t)
+      const job = { ...(await store.create(newJob('a'))), state: 'running' as const, records: 300, pages: 3 }
+      await store.claim('a', lease('r1', now))
+      await store.commit('a', lease('r1', now), { accounts: accounts(0, 10), cursor: 1, last: false })
+      // As a flushed Redis would leave it: the runner writes back what it last knew.
+      await store.restoreFailed({ ...job, id: 'lost' }, now + 1000, 'it vanished')
+      t.match(await store.get('lost'), { id: 'lost', owner: 'alice', state: 'failed', error: 'it vanished', records: 0, pages: 0, updatedAt: now + 1000 })
+      t.same((await store.list('alice')).map((listed) => listed.id).sort(), ['a', 'lost'])
+      t.same(await lines(store, 'lost'), [])
+      t.same(await store.due(Number.POSITIVE_INFINITY), ['a'], 'a failed job is not due')
+    })
   })
 }
 

@@ -54,15 +54,15 @@ export type Scrub = (text: string) => string
 
 /** A research reply that carries no usable answer, as the failure a consumer sees. */
 export function researchFailure(reply: UpstreamReply, endpoint: string, username: string, now: number, scrub: Scrub): GatewayError {
-  const sent = apiErrorOf(reply)
-  // TikTok's text is echoed in problems and logs: a buggy or hostile upstream could quote the token or secret back.
-  const error = sent && { code: scrub(sent.code), message: scrub(sent.message), log_id: sent.log_id && scrub(sent.log_id) }
-  const details: FailureDetails = { upstreamCode: error?.code, logId: error?.log_id }
+  // Told apart by what TikTok sent; what goes into problems and logs is scrubbed: a buggy or hostile
+  // upstream could quote the token or the secret back.
+  const error = apiErrorOf(reply)
+  const details: FailureDetails = { upstreamCode: error && scrub(error.code), logId: error?.log_id && scrub(error.log_id) }
   switch (error?.code) {
     case 'ok':
       return failure('GW_UPSTREAM_INVALID_REPLY', `The TikTok Research API sent ${endpoint} in an unexpected shape`, details)
     case 'invalid_params':
-      return invalidParamsFailure(error, username)
+      return invalidParamsFailure(error, username, details, scrub)
     case 'daily_quota_limit_exceeded':
       return failure('GW_DAILY_QUOTA_EXHAUSTED', "The team's daily Research API quota is spent; it resets at 00:00 UTC", {
         ...details,
@@ -78,7 +78,7 @@ export function researchFailure(reply: UpstreamReply, endpoint: string, username
       return failure('GW_CREDENTIALS_REJECTED', 'TikTok rejected the access token', details)
   }
   if (error?.code === 'rate_limit_exceeded' || reply.status === 429) return rateLimited(reply, details)
-  return statusFailure(reply, details, error === undefined ? '' : ` (${error.code})`)
+  return statusFailure(reply, details, details.upstreamCode === undefined ? '' : ` (${details.upstreamCode})`)
 }
 
 /** A token exchange that issued no token: a limit or an outage is TikTok's, only a refusal is the credentials'. */
@@ -124,8 +124,7 @@ function statusFailure(reply: UpstreamReply, details: FailureDetails, code: stri
 }
 
 /** TikTok reports unknown, private and unreturnable users as invalid_params, told apart by the message. */
-function invalidParamsFailure({ code, message, log_id: logId }: ApiError, username: string): GatewayError {
-  const details: FailureDetails = { upstreamCode: code, logId }
+function invalidParamsFailure({ message }: ApiError, username: string, details: FailureDetails, scrub: Scrub): GatewayError {
   if (/cannot find the user/i.test(message)) {
     return failure('GW_USER_NOT_FOUND', `TikTok has no user "${username}"`, details)
   }
@@ -138,5 +137,5 @@ function invalidParamsFailure({ code, message, log_id: logId }: ApiError, userna
   if (/invalid count or cursor/i.test(message)) {
     return failure('GW_UPSTREAM_ERROR', 'TikTok answered "Invalid count or cursor", a known transient fault of the Research API; retry the request', details)
   }
-  return failure('GW_INVALID_REQUEST', `TikTok rejected the request: ${message}`, details)
+  return failure('GW_INVALID_REQUEST', `TikTok rejected the request: ${scrub(message)}`, details)
 }

@@ -6,6 +6,7 @@ import type { Config } from './config.js'
 import { failure } from './errors.js'
 import { lifecycle, REQUEST_ARRIVAL_TIMEOUT_MS } from './lifecycle.js'
 import { LogBatcher, logDestination, type BatchDestination } from './log-batcher.js'
+import { PagePipeline } from './page-pipeline.js'
 import consumerAuth from './plugins/consumer-auth.js'
 import services from './plugins/services.js'
 import guards from './plugins/guards.js'
@@ -40,7 +41,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   const life = lifecycle({ requestDeadlineMs: config.requestDeadlineMs, answerEarly: (req, res) => app.fastHits.serve(req, res) })
   const app = Fastify({
     ...logging,
-    // The HTTP server, with fresh cache hits answered before Fastify's router (src/lifecycle.ts); app.inject() always takes the routed path.
+    // The HTTP server, with fresh cache hits answered before Fastify's router (src/lifecycle.ts, src/page-pipeline.ts); app.inject() always takes the routed path.
     serverFactory: life.serverFactory,
     // A request that reaches a connection kept through the close (one whose answer was under way) is
     // answered as usual, and its Connection: close ends the connection, rather than Fastify's own 503 in its own format.
@@ -61,7 +62,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
     logs.close()
     done()
   })
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', function requestIdAndHost(request, reply, done) {
     reply.header('x-request-id', request.id)
     if (request.headers.host === undefined && request.raw.httpVersion === '1.1') done(failure('GW_INVALID_REQUEST', 'An HTTP/1.1 request needs a Host header'))
     else done()
@@ -74,7 +75,9 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(consumerAuth, { consumers: config.consumers, allowAnonymous: config.allowAnonymous, metricsToken: config.metricsToken })
   await app.register(services, { config, dispatcher, now })
   await app.register(guards, { config })
-  app.decorate('fastHits', new FastHits(app, logging.logController))
+  logging.logController.countIn(app.metrics)
+  app.decorate('pagePipeline', new PagePipeline(app, logging.logController))
+  app.decorate('fastHits', new FastHits(app))
   // The close: drain the connections, end them with Connection: close, cut what outlives the deadline.
   await app.register(life.plugin)
   await app.register(operationsRoutes)

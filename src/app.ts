@@ -77,7 +77,7 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(guards, { config })
   logging.logController.countIn(app.metrics)
   app.decorate('pagePipeline', new PagePipeline(app, logging.logController))
-  app.decorate('fastHits', new FastHits(app))
+  app.decorate('fastHits', new FastHits(app.pages, app.pagePipeline))
   // The close: drain the connections, end them with Connection: close, cut what outlives the deadline.
   await app.register(life.plugin)
   await app.register(operationsRoutes)

@@ -2,11 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { AccessLog, Answered } from './access-log.js'
 import { isGatewayError, type GatewayError } from './errors.js'
+import type { Metrics } from './metrics.js'
 import type { HeaderPairs } from './header-pairs.js'
 import { rateRefusal } from './plugins/guards.js'
 import { answerError } from './plugins/problem-details.js'
 import type { PageResult } from './services/pages.js'
-import type { RateDecision } from './stores/rate-limiter.js'
+import type { RateDecision, RateLimiter } from './stores/rate-limiter.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -62,10 +63,15 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 export class PagePipeline {
   readonly #app: FastifyInstance
   readonly #accessLog: AccessLog
+  readonly #limiter: RateLimiter
+  readonly #metrics: Metrics
 
+  /** Made once the services and guards are registered: it holds on to what a hit uses, not looked up per request. */
   constructor(app: FastifyInstance, accessLog: AccessLog) {
     this.#app = app
     this.#accessLog = accessLog
+    this.#limiter = app.stores.rateLimiter
+    this.#metrics = app.metrics
   }
 
   /** A page route's options: admit() as its hooks, load shed by admit() rather than by under-pressure's hook. */
@@ -87,7 +93,7 @@ export class PagePipeline {
       if (!isGatewayError(err)) throw err
       return { consumer: '', decision: undefined, refusal: err }
     }
-    const decision = this.#app.stores.rateLimiter.tryTake(consumer)
+    const decision = this.#limiter.tryTake(consumer)
     if (decision === undefined) return undefined
     return { consumer, decision, refusal: rateRefusal(consumer, decision) }
   }
@@ -104,7 +110,7 @@ export class PagePipeline {
    * matches, else the stored bytes, which are the serialised answer. Counts the cache outcome.
    */
   respond(result: PageResult, nextPrefix: string | undefined, ifNoneMatch: string | undefined, headers: HeaderPairs = []): Answer {
-    this.#app.metrics.cacheRequest(result.outcome)
+    this.#metrics.cacheRequest(result.outcome)
     const { page, outcome, ageSeconds, freshSeconds } = result
     // A fresh hit has no Age: its max-age is already what is left, and an HTTP cache subtracts Age from max-age.
     headers.push('etag', page.etag, 'cache-control', `private, max-age=${freshSeconds}`, 'x-cache', X_CACHE[outcome])

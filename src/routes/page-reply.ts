@@ -5,7 +5,8 @@ import { loggedUrlJson } from '../access-log.js'
 import { setHeaderPairs } from '../header-pairs.js'
 import { rateLimitHeaders } from '../plugins/guards.js'
 import { requestIdOf } from '../request-id.js'
-import type { PageResult } from '../services/pages.js'
+import type { PagePipeline } from '../page-pipeline.js'
+import type { PageResult, Pages } from '../services/pages.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -57,11 +58,13 @@ const ALIASES = 1024
  * respond() or its refusal (401, 429, 503), then record().
  */
 export class FastHits {
-  readonly #app: FastifyInstance
+  readonly #pages: Pages
+  readonly #pipeline: PagePipeline
   readonly #aliases = new LRUCache<string, Alias>({ max: ALIASES })
 
-  constructor(app: FastifyInstance) {
-    this.#app = app
+  constructor(pages: Pages, pipeline: PagePipeline) {
+    this.#pages = pages
+    this.#pipeline = pipeline
   }
 
   /** Called by the routed path when it answered a GET with a page. */
@@ -76,8 +79,8 @@ export class FastHits {
     const url = req.url
     const alias = req.method === 'GET' && url !== undefined ? this.#aliases.get(url) : undefined
     if (alias === undefined || url === undefined) return false
-    const { pagePipeline: pipeline, pages } = this.#app
-    const result = pages.peekFresh(alias.key)
+    const pipeline = this.#pipeline
+    const result = this.#pages.peekFresh(alias.key)
     if (result === undefined) return false
     const admission = pipeline.admit(req.headers)
     // Only the shared count can decide the rate limit; nothing was counted, and the routed path waits for it.

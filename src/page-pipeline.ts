@@ -34,12 +34,13 @@ export interface Answer {
 /**
  * Every hook a page route runs on the routed path, in order, by name, and what the early path does
  * in its place. test/routes/page-pipeline.test.ts fails when a page route has a hook not listed here:
- * a hook added later (CORS, security headers) needs its counterpart on the early path first.
+ * a hook added later (CORS, security headers) needs its counterpart on the early path first. The
+ * headers each sets are checked by sending every page scenario through both paths (same test).
  */
 export const PAGE_ROUTE_HOOKS = {
   onRequest: {
     requestIdAndHost: 'the x-request-id header goes first in the early answer; a request without Host is left to the router (src/lifecycle.ts)',
-    onRequest: "under-pressure's: it leaves routes with `loadShedding: 'admit'` to admit()",
+    onRequest: "under-pressure's (only with MAX_EVENT_LOOP_DELAY_MS > 0): it leaves routes with `loadShedding: 'admit'` to admit()",
     admitConsumer: 'admit(): shed load, authenticate'
   },
   preHandler: {

@@ -23,7 +23,20 @@ export interface AccessEntry {
   aborted?: true
 }
 
+/** An answered request, as record() takes it: its access line and the route that answered (the metrics' label). */
+export interface Answered extends AccessEntry {
+  /** The route's path pattern; 'unmatched' when no route matched. */
+  route: string
+}
+
+/** Where each answered request is counted: the app's metrics. */
+export interface RequestCounter {
+  requestServed(method: string, route: string, status: number, seconds: number): void
+}
+
 /**
+ * Records each answered request (record(): its metrics, then its access line), whichever entry point
+ * answered it: Fastify calls it as its log controller, the early path of page requests directly.
  * One access line per request, with the consumer's name, instead of Fastify's two lines. The line
  * is built in pino's own layout and written straight to the destination (a LogBatcher): pino's
  * serialisation of it was most of what logging cost a cache hit (docs/architecture.md, "The cost of
@@ -37,6 +50,7 @@ export class AccessLog extends LogController {
   readonly #base = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`
   /** The `"consumer"` field of each consumer, written once: the configured names are few. */
   readonly #consumerFields = new Map<string, string>([['', '']])
+  #counter: RequestCounter | undefined
 
   constructor(level: LogLevel, stream: DestinationStream, now: () => number) {
     super()
@@ -48,23 +62,43 @@ export class AccessLog extends LogController {
 
   override incomingRequest(): void {}
 
+  /** Where record() counts requests from now on: the app's metrics exist once its services do, after the logger. */
+  countIn(counter: RequestCounter): void {
+    this.#counter = counter
+  }
+
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    this.#completed(error, request, reply)
+    const entry = answered(request, reply)
+    if (!error) this.record(entry)
+    else {
+      this.#count(entry)
+      this.#errored(error, request, reply)
+    }
   }
 
   /**
    * A streamed answer (an export) that ended after its headers without finishing: Fastify calls no
-   * requestCompleted() for it, and it is the request that most needs its access line.
+   * requestCompleted() for it, and it is the request that most needs its access line. Fastify's
+   * onResponse never came for it either: it stays out of the request metrics, as it always has.
    */
   override streamError(error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply): void {
-    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') this.#completed(null, request, reply, true)
-    else this.#completed(error, request, reply)
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') this.write({ ...answered(request, reply), aborted: true })
+    else this.#errored(error, request, reply)
   }
 
-  #completed(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, aborted?: true): void {
+  /** An answered request: counted in the metrics, then its access line. */
+  record(entry: Answered): void {
+    this.#count(entry)
+    this.write(entry)
+  }
+
+  #count({ method, route, status, ms }: Answered): void {
+    this.#counter?.requestServed(method, route, status, ms / 1000)
+  }
+
+  #errored(error: Error, request: FastifyRequest, reply: FastifyReply): void {
     const { statusCode: status, elapsedTime: ms } = reply
-    if (!error) this.write({ reqId: request.id, method: request.method, urlJson: loggedUrlJson(request), status, ms, consumer: request.consumer, aborted })
-    else request.log.error({ method: request.method, url: loggedUrl(request), status, ms, consumer: request.consumer || undefined, err: error }, 'request errored')
+    request.log.error({ method: request.method, url: loggedUrl(request), status, ms, consumer: request.consumer || undefined, err: error }, 'request errored')
   }
 
   write({ reqId, method, urlJson, status, ms, consumer, aborted }: AccessEntry): void {
@@ -78,6 +112,19 @@ export class AccessLog extends LogController {
     this.#stream.write(
       `{"level":${INFO},"time":${this.#now()}${this.#base},"reqId":"${reqId}","method":"${method}","url":${urlJson},"status":${status},"ms":${toTheMicrosecond(ms)}${who}${aborted ? ',"aborted":true' : ''},"msg":"request"}\n`
     )
+  }
+}
+
+/** What Fastify knows of an answered request. */
+function answered(request: FastifyRequest, reply: FastifyReply): Answered {
+  return {
+    reqId: request.id,
+    method: request.method,
+    route: request.routeOptions.url ?? 'unmatched',
+    urlJson: loggedUrlJson(request),
+    status: reply.statusCode,
+    ms: reply.elapsedTime,
+    consumer: request.consumer
   }
 }
 

@@ -1,45 +1,28 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, preHandlerHookHandler } from 'fastify'
-import type { IncomingMessage } from 'node:http'
 import underPressure from '@fastify/under-pressure'
 import type { Config } from '../config.js'
 import { failure, type GatewayError } from '../errors.js'
+import { setHeaderPairs, type HeaderPairs } from '../header-pairs.js'
 import type { RateDecision } from '../stores/rate-limiter.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** A route's preHandler (after authentication): the consumer's request rate limit, one bucket per consumer. */
     limitConsumerRate: preHandlerHookHandler
-    /** Whether consumer requests are being shed now (the event loop lags). */
-    shedsLoad: () => boolean
+    /** The refusal of a consumer request while load is being shed (the event loop lags); undefined when not shedding. */
+    overload: () => GatewayError | undefined
   }
   interface FastifyContextConfig {
-    /** `false`: never shed this route. Liveness, readiness and metrics must answer most when the gateway is busy. */
-    loadShedding?: false
+    /**
+     * `false`: never shed this route. Liveness, readiness and metrics must answer most when the gateway is busy.
+     * `'admit'`: shed by the page pipeline's admit(), on both entry points, rather than by under-pressure's hook.
+     */
+    loadShedding?: false | 'admit'
   }
 }
 
 const PRESSURE_SAMPLE_MS = 1000
-const kRateDecision = Symbol('rate decision')
-/** A request, with the decision of the entry point that already counted it. */
-type Counted = IncomingMessage & { [kRateDecision]?: RateDecision }
-
-/** A request the fast path of cache hits counted and then passed on: it must not be counted again. */
-export function passOnCounted(raw: IncomingMessage, decision: RateDecision): void {
-  ;(raw as Counted)[kRateDecision] = decision
-}
-
-/**
- * Header fields as names and values in turn: how Node's writeHead() takes them most cheaply (an
- * object's keys cost a cache hit 0.3 us more: docs/architecture.md, "The cost of a cache hit"),
- * filled by the helpers both entry points share.
- */
-export type HeaderPairs = string[]
-
-/** Sets header pairs on a reply. */
-export function setHeaderPairs(reply: FastifyReply, pairs: HeaderPairs): void {
-  for (let i = 0; i < pairs.length; i += 2) reply.header(pairs[i]!, pairs[i + 1])
-}
 
 /** Adds the x-ratelimit-* headers of a decision, for every answer that counted against the limit. */
 export function rateLimitHeaders({ limit, remaining, resetSeconds }: RateDecision, pairs: HeaderPairs = []): HeaderPairs {
@@ -47,30 +30,37 @@ export function rateLimitHeaders({ limit, remaining, resetSeconds }: RateDecisio
   return pairs
 }
 
+/** The refusal of a request the limit does not admit; undefined when it admits it. */
+export function rateRefusal(consumer: string, decision: RateDecision): GatewayError | undefined {
+  if (decision.allowed) return undefined
+  return failure('GW_CONSUMER_RATE_LIMITED', `"${consumer}" sent more than ${decision.limit} requests a minute; retry in ${decision.resetSeconds} s`, {
+    retryAfterSeconds: decision.resetSeconds
+  })
+}
+
+const SHED_RETRY_SECONDS = 10
+
+const overloaded = (type: string, value: number | undefined): GatewayError =>
+  failure('GW_OVERLOADED', `The gateway is shedding load (${type}: ${value}); retry in ${SHED_RETRY_SECONDS} s`, { retryAfterSeconds: SHED_RETRY_SECONDS })
+
 /**
  * Protects the gateway and its consumers from each other: a per-consumer request rate limit
  * (routes opt in with `preHandler: app.limitConsumerRate`), and load shedding when the event loop lags (routes opt
- * out with `config: { loadShedding: false }`).
+ * out with `config: { loadShedding: false }`). The page pipeline's admit() uses the same functions.
  */
 export default fp<{ config: Config }>(
   async (app, { config }) => {
     const limiter = app.stores.rateLimiter
     const apply = (consumer: string, reply: FastifyReply, decision: RateDecision): GatewayError | undefined => {
       setHeaderPairs(reply, rateLimitHeaders(decision))
-      if (decision.allowed) return undefined
-      return failure('GW_CONSUMER_RATE_LIMITED', `"${consumer}" sent more than ${decision.limit} requests a minute; retry in ${decision.resetSeconds} s`, {
-        retryAfterSeconds: decision.resetSeconds
-      })
+      return rateRefusal(consumer, decision)
     }
     // Synchronous when the decision is at hand: no promise per request.
-    app.decorate('limitConsumerRate', (request, reply, done) => {
+    app.decorate('limitConsumerRate', function limitConsumerRate(request, reply, done) {
       const { consumer } = request
-      const decision = (request.raw as Counted)[kRateDecision] ?? limiter.tryTake(consumer)
-      if (decision !== undefined) {
-        done(apply(consumer, reply, decision))
-        return
-      }
-      limiter.take(consumer).then((taken) => done(apply(consumer, reply, taken)), done)
+      const decision = limiter.tryTake(consumer)
+      if (decision !== undefined) done(apply(consumer, reply, decision))
+      else limiter.take(consumer).then((taken) => done(apply(consumer, reply, taken)), done)
     })
 
     // Compiling every route's schemas at start-up blocks the loop once; the sample that measured it
@@ -83,13 +73,14 @@ export default fp<{ config: Config }>(
     await app.register(underPressure, {
       maxEventLoopDelay: config.maxEventLoopDelayMs,
       sampleInterval: PRESSURE_SAMPLE_MS,
-      retryAfter: 10,
+      retryAfter: SHED_RETRY_SECONDS,
       pressureHandler: (request, _reply, type, value) => {
-        if (!started || request.routeOptions.config.loadShedding === false) return
-        throw failure('GW_OVERLOADED', `The gateway is shedding load (${type}: ${value}); retry in 10 s`, { retryAfterSeconds: 10 })
+        if (!started || request.routeOptions.config.loadShedding !== undefined) return
+        throw overloaded(type, value)
       }
     })
-    app.decorate('shedsLoad', () => started && app.isUnderPressure())
+    // The event loop's lag is all under-pressure watches here (maxEventLoopDelay): the type its own hook would name.
+    app.decorate('overload', () => (started && app.isUnderPressure() ? overloaded('eventLoopDelay', app.memoryUsage().eventLoopDelay) : undefined))
   },
   { name: 'guards', dependencies: ['consumer-auth', 'services'] }
 )

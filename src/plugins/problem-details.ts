@@ -1,7 +1,8 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { setHeaderPairs, type HeaderPairs } from '../header-pairs.js'
 import { failure, problemKindOf, problemKinds, type FailureDetails, type FailureKind } from '../errors.js'
 import { newRequestId } from '../request-id.js'
 import type { Problem } from '../schemas/problem.js'
@@ -92,26 +93,44 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
 }
 
 function handleError(error: FastifyError & FailureDetails, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const known = REQUEST_ERRORS.get(error.code)
-  const problem = toProblem(known === undefined ? error : failure(known[0], known[1], { cause: error }), request)
+  const { problem, headers } = answerError(error, request.url, request.id, request.log)
+  setHeaderPairs(reply, headers)
+  return reply.code(problem.status).send(problem)
+}
+
+/** An error's answer: the problem and its header pairs (sent after the request's own: id, rate limit). */
+export interface ProblemAnswer {
+  problem: Problem
+  headers: HeaderPairs
+}
+
+/**
+ * What an error answers, logged on `log` (the request's logger): the error handler's answer, and the
+ * page pipeline's when its early path refuses a request.
+ */
+export function answerError(error: Error & Partial<FastifyError> & FailureDetails, url: string, requestId: string, log: FastifyBaseLogger): ProblemAnswer {
+  const known = REQUEST_ERRORS.get(error.code ?? '')
+  const problem = toProblem(known === undefined ? error : failure(known[0], known[1], { cause: error }), url, requestId)
   if (problem.status >= 500) {
-    request.log.error({ err: error, problem: problem.type }, problem.title)
+    log.error({ err: error, problem: problem.type }, problem.title)
   } else {
-    request.log.info({ problem: problem.type, detail: problem.detail }, problem.title)
+    log.info({ problem: problem.type, detail: problem.detail }, problem.title)
   }
-  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
-  if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="tiktok-research-gateway"')
-  return sendProblem(reply, problem)
+  const headers: HeaderPairs = []
+  if (error.retryAfterSeconds !== undefined) headers.push('retry-after', String(error.retryAfterSeconds))
+  if (problem.status === 401) headers.push('www-authenticate', 'Bearer realm="tiktok-research-gateway"')
+  headers.push('content-type', PROBLEM_CONTENT_TYPE, 'cache-control', 'no-store')
+  return { problem, headers }
 }
 
 function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).header('cache-control', 'no-store').send(problem)
 }
 
-function toProblem(error: FastifyError & FailureDetails, request: FastifyRequest): Problem {
-  const instance = request.url.split('?')[0]
-  const common = { instance, request_id: request.id }
-  const kind = problemKindOf(error.code)
+function toProblem(error: Error & Partial<FastifyError> & FailureDetails, url: string, requestId: string): Problem {
+  const instance = url.split('?')[0]
+  const common = { instance, request_id: requestId }
+  const kind = problemKindOf(error.code ?? '')
   if (kind !== undefined) {
     return {
       type: kind.type,
@@ -138,7 +157,7 @@ function toProblem(error: FastifyError & FailureDetails, request: FastifyRequest
   }
 }
 
-function validationDetail(error: FastifyError): string {
+function validationDetail(error: Pick<FastifyError, 'validation' | 'validationContext'>): string {
   return (error.validation ?? [])
     .map((issue) => {
       const where = `${error.validationContext ?? 'request'}${issue.instancePath.replaceAll('/', '.')}`

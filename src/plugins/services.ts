@@ -86,10 +86,6 @@ export default fp<ServicesOptions>(
     })
     // A replica that started while Redis was down, or lost it for a while, re-checks its jobs once it is back.
     for (const connection of stores.redis) connection.onRecover(() => void exportJobs.recheck())
-    app.addHook('onResponse', (request, reply, done) => {
-      metrics.requestServed(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
-      done()
-    })
     app.addHook('onClose', async () => {
       app.exports.close()
       // Runs finish their page and hand their jobs back before the clients they use close.

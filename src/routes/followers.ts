@@ -11,9 +11,8 @@ const followersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/users/:username/followers',
     {
-      onRequest: app.authenticate,
-      // After authentication and validation, so that the limit is the consumer's, not the client address's.
-      preHandler: app.limitConsumerRate,
+      // admit(): shed load and authenticate, then, after validation, the consumer's rate limit.
+      ...app.pagePipeline.routeOptions,
       schema: {
         operationId: 'getFollowers',
         tags: ['followers'],

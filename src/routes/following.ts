@@ -12,8 +12,7 @@ const followingRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/users/:username/following',
     {
-      onRequest: app.authenticate,
-      preHandler: app.limitConsumerRate,
+      ...app.pagePipeline.routeOptions,
       schema: {
         operationId: 'getFollowing',
         tags: ['following'],

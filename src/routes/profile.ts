@@ -12,8 +12,7 @@ const profileRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/users/:username',
     {
-      onRequest: app.authenticate,
-      preHandler: app.limitConsumerRate,
+      ...app.pagePipeline.routeOptions,
       schema: {
         operationId: 'getUserProfile',
         tags: ['profile'],

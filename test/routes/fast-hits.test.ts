@@ -110,7 +110,7 @@ t.test('a hit says how long it stays fresh once, in max-age, from both paths: wi
   }
 })
 
-t.test('what the early path cannot answer as a fresh hit goes to the router: no key, an unknown key, an unvalidated URL, an expired page', async (t) => {
+t.test('an unvalidated URL and an expired page go to the router; a fresh page refused by admit() (no key, an unknown key) is refused early', async (t) => {
   let now = Date.parse('2030-01-01T10:00:10Z')
   const gateway = await listening(t, { CACHE_TTL_LATEST_SECONDS: '60' }, () => now)
   await gateway.get(PAGE, ALICE)
@@ -118,6 +118,7 @@ t.test('what the early path cannot answer as a fresh hit goes to the router: no 
   const wrong = await gateway.get(PAGE, { authorization: 'Bearer not-a-key' })
   t.equal(wrong.statusCode, 401)
   t.equal(wrong.headers['content-type'], 'application/problem+json; charset=utf-8')
+  t.equal(gateway.fast(), 2, 'the refusals are the pipeline\'s, on whichever path')
   t.equal((await gateway.get('/v1/users/Someone/followers?max_count=5x', ALICE)).statusCode, 400)
   t.equal(gateway.fast(), 0)
   t.equal((await gateway.get(PAGE, ALICE)).headers['x-cache'], 'HIT')
@@ -129,13 +130,13 @@ t.test('what the early path cannot answer as a fresh hit goes to the router: no 
   t.equal(gateway.sandbox.stats.followerCalls, 2)
 })
 
-t.test('the rate limit counts each request once, whichever path answers it; the refusal comes from the router', async (t) => {
+t.test('the rate limit counts each request once, whichever path answers it; the early path answers its own refusal', async (t) => {
   const gateway = await listening(t, { RATE_LIMIT_PER_MINUTE: '3' }, () => Date.parse('2030-01-01T10:00:10Z'))
   const answers = []
   for (let i = 0; i < 4; i++) answers.push(await gateway.get(PAGE, ALICE))
   t.same(answers.map((res) => res.statusCode), [200, 200, 200, 429])
   t.same(answers.map((res) => res.headers['x-ratelimit-remaining']), ['2', '1', '0', '0'])
-  t.equal(gateway.fast(), 2)
+  t.equal(gateway.fast(), 3)
   const refused = answers[3]
   t.equal(refused?.headers['retry-after'], '50')
   t.equal(refused?.headers['x-ratelimit-reset'], '50')

@@ -11,8 +11,7 @@ export interface RateDecision {
 }
 
 /**
- * Counts each consumer's requests. A request is counted once, by whichever entry point sees it
- * first (the fast path of cache hits or the routed path), and its decision travels with it.
+ * Counts each consumer's requests, once per request, in the page pipeline's admit() on either entry point.
  */
 export interface RateLimiter {
   /** Counts the request and decides, synchronously, when this process holds what it needs to; undefined (nothing counted) when only `take` can. */

@@ -1,22 +1,26 @@
-import { readFile } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { transform } from 'esbuild'
+import { transformSync } from 'esbuild'
 
-/** A path ending in `x.js` (relative, absolute or a file URL, with the query tap's mocks add) names `x.ts` here, as in TypeScript's ESM convention. */
-export async function resolve(specifier, context, next) {
-  try {
-    return await next(specifier, context)
-  } catch (err) {
-    const ts = specifier.replace(/^((?:\.|\/|file:).*)\.js(\?.*)?$/, '$1.ts$2')
-    if (ts === specifier) throw err
-    return next(ts, context)
-  }
+// Synchronous, and passing on what the next hook returns: the same hooks serve module.registerHooks()
+// (in-thread, Node 22.15 and later) and module.register() (a loader thread, Node 20).
+
+/**
+ * A path ending in `x.js` (relative, absolute or a file URL, with the query tap's mocks add) names
+ * `x.ts` where that file exists, as in TypeScript's ESM convention; rewritten before tap's module
+ * mocks, keyed by the `.ts` file, see it.
+ */
+export function resolve(specifier, context, next) {
+  const match = /^((?:\.|\/|file:).*)\.js(\?.*)?$/.exec(specifier)
+  const twin = match && `${match[1]}.ts${match[2] ?? ''}`
+  const exists = twin !== null && context.parentURL !== undefined && existsSync(fileURLToPath(new URL(twin.replace(/\?.*$/, ''), context.parentURL)))
+  return next(exists ? twin : specifier, context)
 }
 
-export async function load(url, context, next) {
+export function load(url, context, next) {
   const file = new URL(url)
   if (file.protocol !== 'file:' || !file.pathname.endsWith('.ts')) return next(url, context)
   const path = fileURLToPath(file)
-  const { code } = await transform(await readFile(path, 'utf8'), { loader: 'ts', format: 'esm', target: 'node20', sourcemap: 'inline', sourcefile: path })
+  const { code } = transformSync(readFileSync(path, 'utf8'), { loader: 'ts', format: 'esm', target: 'node20', sourcemap: 'inline', sourcefile: path })
   return { format: 'module', source: code, shortCircuit: true }
 }

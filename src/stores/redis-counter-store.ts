@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { failure } from '../errors.js'
 import type { CounterStore, Limit } from './counter-store.js'
-import type { RedisConnection } from './redis.js'
+import { UNAVAILABLE_RETRY_SECONDS, type RedisConnection } from './redis.js'
 import { defineScripts } from './lua.js'
 
 /*
@@ -16,10 +16,6 @@ import { defineScripts } from './lua.js'
  * Counters expire relative to the app's clock (PEXPIRE, not PEXPIREAT), so the day a counter
  * belongs to is the app's, as in memory.
  */
-
-
-/** Retry-After of a reservation refused for want of Redis: a reconnection takes at most a second or two, a day is long. */
-const UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 interface QuotaCommands {
   quotaSync(...args: Array<string | number>): Promise<[number[], number[], number[], number[]]>
@@ -217,7 +213,7 @@ export class RedisCounterStore implements CounterStore {
     })
     if (shareSpent) {
       throw failure('GW_SHARED_STATE_UNAVAILABLE', 'The gateway cannot reach its shared state (Redis) and has made its share of upstream calls alone; try again in a few seconds', {
-        retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS
+        retryAfterSeconds: UNAVAILABLE_RETRY_SECONDS
       })
     }
     for (const { counter } of limits) counter.tally++

@@ -12,7 +12,7 @@ export interface RedisConnectionOptions {
 }
 
 /** How soon a consumer refused for want of Redis may try again: reconnection is attempted at least every second. */
-const UNAVAILABLE_RETRY_SECONDS = 5
+export const UNAVAILABLE_RETRY_SECONDS = 5
 
 /** A failed Redis command as the row of the error table a caller sees: shared state unavailable (503), or full. */
 export function sharedStateFailure(err: unknown): GatewayError {

@@ -6,7 +6,7 @@ import { problemKinds } from '../src/errors.js'
 import { OPENAPI_PATH, openApiDocument } from '../src/openapi.js'
 import { PROBLEM_CONTENT_TYPE } from '../src/plugins/problem-details.js'
 import { ALL_PROBLEMS } from '../src/schemas/problem.js'
-import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from './helpers/gateway.js'
+import { GATEWAY_API_KEYS, KEYS, sandboxGateway, STOPPED_CLOCK } from './helpers/gateway.js'
 
 interface Response {
   headers?: Record<string, unknown>
@@ -163,7 +163,7 @@ t.test('x-ratelimit-* are documented on the problems that send them: not on thos
     t.equal(res.statusCode, status, label)
     t.equal(documented(path, (request.method ?? 'get').toLowerCase(), status), res.headers['x-ratelimit-limit'] !== undefined, label)
   }
-  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' })
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' }, {}, STOPPED_CLOCK)
   const alice = { authorization: `Bearer ${KEYS.alice}` }
   const bob = { authorization: `Bearer ${KEYS.bob}` }
   await check(app, '/v1/quota', { url: '/v1/quota' }, 401)

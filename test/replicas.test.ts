@@ -1,18 +1,18 @@
 import t, { type Test } from 'tap'
 import { SANDBOX_CREDENTIALS } from '../src/config.js'
 import { startSandbox } from '../src/sandbox/sandbox.js'
-import { buildGateway, GATEWAY_API_KEYS, KEYS, type TestGateway } from './helpers/gateway.js'
+import { buildGateway, GATEWAY_API_KEYS, KEYS, STOPPED_CLOCK, type TestGateway } from './helpers/gateway.js'
 import { NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, next, ownRedis, testPrefix } from './helpers/redis.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 const NO_RATE_LIMIT = { RATE_LIMIT_PER_MINUTE: '100000' }
 
 /** Two gateways (replicas) on one Redis and one key prefix, in front of one sandbox that counts every upstream call once. */
-async function twoReplicas(t: Test, env: NodeJS.ProcessEnv = {}, redisUrl = TEST_REDIS_URL) {
+async function twoReplicas(t: Test, env: NodeJS.ProcessEnv = {}, redisUrl = TEST_REDIS_URL, now?: () => number) {
   const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS })
   t.teardown(() => sandbox.close())
   const shared = { TIKTOK_API_BASE_URL: sandbox.url, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: testPrefix(t, redisUrl), ...env }
-  const replica = () => buildGateway(t, shared)
+  const replica = () => buildGateway(t, shared, { now })
   return { a: await replica(), b: await replica(), sandbox, replica }
 }
 
@@ -56,7 +56,7 @@ t.test('a team budget of 50 is one budget: 200 concurrent distinct cold requests
 })
 
 t.test('the rate limit is one per consumer across replicas', { skip: NEEDS_REDIS }, async (t) => {
-  const { a, b } = await twoReplicas(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' })
+  const { a, b } = await twoReplicas(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' }, TEST_REDIS_URL, STOPPED_CLOCK)
   t.equal((await followers(a, 'x', ALICE)).statusCode, 200)
   t.equal((await followers(b, 'x', ALICE)).statusCode, 200)
   t.equal((await followers(a, 'x', ALICE)).statusCode, 200)

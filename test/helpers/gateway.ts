@@ -52,6 +52,12 @@ export async function sandboxGateway(
   return { ...gateway, sandbox }
 }
 
+/**
+ * A clock that does not move, for tests that count within one window (the rate limit's minute, the
+ * UTC day): on the real clock a boundary crossed mid-test resets the count.
+ */
+export const STOPPED_CLOCK = () => Date.parse('2030-01-01T10:00:10.500Z')
+
 /** Consumer keys the tests configure. */
 export const KEYS = { alice: 'alice-key-0123456789', bob: 'bob-key-9876543210' }
 export const GATEWAY_API_KEYS = `alice:${KEYS.alice},bob:${KEYS.bob}`

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { request } from 'undici'
-import { GATEWAY_API_KEYS, KEYS, sandboxGateway, type TestGateway } from '../helpers/gateway.js'
+import { GATEWAY_API_KEYS, KEYS, sandboxGateway, STOPPED_CLOCK, type TestGateway } from '../helpers/gateway.js'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
@@ -35,7 +35,6 @@ async function listening(t: Test, env: NodeJS.ProcessEnv = {}, now?: () => numbe
 }
 
 /** A clock that does not move: two answers compared field by field must not straddle a second (x-ratelimit-reset, max-age). */
-const STOPPED_CLOCK = () => Date.parse('2030-01-01T10:00:10.500Z')
 
 /** What must be equal between two answers to one request: all but the date, the connection's own headers and the rate count. */
 const comparable = (headers: OutgoingHttpHeaders) =>

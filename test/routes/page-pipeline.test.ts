@@ -6,11 +6,10 @@ import { loadConfig, SANDBOX_CREDENTIALS } from '../../src/config.js'
 import { startSandbox } from '../../src/sandbox/sandbox.js'
 import followersRoutes from '../../src/routes/followers.js'
 import { bothPaths, LISTED_HOOKS, routeHooks, sameAnswer } from '../helpers/both-paths.js'
-import { KEYS } from '../helpers/gateway.js'
+import { KEYS, STOPPED_CLOCK } from '../helpers/gateway.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 const BOB = { authorization: `Bearer ${KEYS.bob}` }
-const STOPPED_CLOCK = () => Date.parse('2030-01-01T10:00:10.500Z')
 
 /** A URL of each page route; the followers' has a next page (Link). */
 const PAGES = {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MockAgent } from 'undici'
-import { buildGateway, GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
+import { buildGateway, GATEWAY_API_KEYS, KEYS, sandboxGateway, STOPPED_CLOCK } from '../helpers/gateway.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 const BOB = { authorization: `Bearer ${KEYS.bob}` }
@@ -87,7 +87,7 @@ t.test('GET /v1/quota takes no query parameters: an unknown one is a 400 problem
 })
 
 t.test('each consumer has its own request rate limit', async (t) => {
-  const { app, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' })
+  const { app, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' }, {}, STOPPED_CLOCK)
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/v1/users/a/followers', headers: ALICE })).statusCode, 200)
   const limited = await app.inject({ url: '/v1/users/a/followers', headers: ALICE })
   t.equal(limited.statusCode, 429)
@@ -126,7 +126,7 @@ t.test("a coalesced caller never gets another consumer's refusal: it loads again
 })
 
 t.test('a consumer has one rate limit across every route: N requests split over two routes reach the limit at N', async (t) => {
-  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '4' })
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '4' }, {}, STOPPED_CLOCK)
   const statuses = []
   for (const url of ['/v1/users/a/followers', '/v1/quota', '/v1/users/a/followers', '/v1/quota', '/v1/quota', '/v1/users/a/followers']) {
     statuses.push((await app.inject({ url, headers: ALICE })).statusCode)
@@ -136,7 +136,7 @@ t.test('a consumer has one rate limit across every route: N requests split over 
 })
 
 t.test('every consumer route shares the one bucket: once it is spent, each route answers 429', async (t) => {
-  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' })
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' }, {}, STOPPED_CLOCK)
   for (let i = 0; i < 2; i++) t.equal((await app.inject({ url: '/v1/quota', headers: ALICE })).statusCode, 200)
   const routes = [
     { url: '/v1/users/a/followers' },

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Dispatcher } from 'undici'
+import { systemClock, type Clock } from './clock.js'
 import { loggingOptions } from './access-log.js'
 import type { Config } from './config.js'
 import { failure } from './errors.js'
@@ -31,13 +32,15 @@ export interface AppOptions {
   logStream?: BatchDestination
   /** The upstream dispatcher; tests pass an undici MockAgent. */
   dispatcher?: Dispatcher
-  /** The clock of tokens, quota days and the circuit breaker; tests move it. */
-  now?: () => number
+  /** The clock the gateway reads and waits on; tests move it. */
+  clock?: Clock
+  /** The load signal that sheds requests, the event loop's lag in ms (under-pressure's sample by default); tests inject it. */
+  eventLoopDelay?: () => number
 }
 
-export async function buildApp({ config, logStream, dispatcher, now = Date.now }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, logStream, dispatcher, clock = systemClock, eventLoopDelay }: AppOptions): Promise<FastifyInstance> {
   const logs = new LogBatcher(logStream ?? logDestination(1), config.logFlushMs)
-  const logging = loggingOptions(config.logLevel, logs, now)
+  const logging = loggingOptions(config.logLevel, logs, clock.now)
   const life = lifecycle({ requestDeadlineMs: config.requestDeadlineMs, answerEarly: (req, res) => app.fastHits.serve(req, res) })
   const app = Fastify({
     ...logging,
@@ -73,8 +76,8 @@ export async function buildApp({ config, logStream, dispatcher, now = Date.now }
   await app.register(problemDetails)
   await app.register(swagger)
   await app.register(consumerAuth, { consumers: config.consumers, allowAnonymous: config.allowAnonymous, metricsToken: config.metricsToken })
-  await app.register(services, { config, dispatcher, now })
-  await app.register(guards, { config })
+  await app.register(services, { config, dispatcher, clock })
+  await app.register(guards, { config, clock, eventLoopDelay })
   logging.logController.countIn(app.metrics)
   app.decorate('pagePipeline', new PagePipeline(app, logging.logController))
   app.decorate('fastHits', new FastHits(app.pages, app.pagePipeline))

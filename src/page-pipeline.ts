@@ -40,7 +40,8 @@ export interface Answer {
 export const PAGE_ROUTE_HOOKS = {
   onRequest: {
     requestIdAndHost: 'the x-request-id header goes first in the early answer; a request without Host is left to the router (src/lifecycle.ts)',
-    onRequest: "under-pressure's (only with MAX_EVENT_LOOP_DELAY_MS > 0): it leaves routes with `loadShedding: 'admit'` to admit()",
+    onRequest: "under-pressure's (only with MAX_EVENT_LOOP_DELAY_MS > 0): it samples the lag and decides nothing",
+    shedLoad: "the guards' (only with MAX_EVENT_LOOP_DELAY_MS > 0): it leaves routes with `loadShedding: 'admit'` to admit()",
     admitConsumer: 'admit(): shed load, authenticate'
   },
   preHandler: {

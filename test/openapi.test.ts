@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises'
-import { setTimeout as afterDueTimers } from 'node:timers/promises'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
 import { problemKinds } from '../src/errors.js'
 import { OPENAPI_PATH, openApiDocument } from '../src/openapi.js'
 import { PROBLEM_CONTENT_TYPE } from '../src/plugins/problem-details.js'
 import { ALL_PROBLEMS } from '../src/schemas/problem.js'
-import { GATEWAY_API_KEYS, KEYS, sandboxGateway, STOPPED_CLOCK } from './helpers/gateway.js'
+import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from './helpers/gateway.js'
+import { manualClock, STOPPED_CLOCK } from './helpers/clock.js'
 
 interface Response {
   headers?: Record<string, unknown>
@@ -163,7 +163,7 @@ t.test('x-ratelimit-* are documented on the problems that send them: not on thos
     t.equal(res.statusCode, status, label)
     t.equal(documented(path, (request.method ?? 'get').toLowerCase(), status), res.headers['x-ratelimit-limit'] !== undefined, label)
   }
-  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' }, {}, STOPPED_CLOCK)
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' }, {}, { clock: STOPPED_CLOCK })
   const alice = { authorization: `Bearer ${KEYS.alice}` }
   const bob = { authorization: `Bearer ${KEYS.bob}` }
   await check(app, '/v1/quota', { url: '/v1/quota' }, 401)
@@ -176,12 +176,11 @@ t.test('x-ratelimit-* are documented on the problems that send them: not on thos
   await check(app, '/v1/users/{username}/followers', { url: '/v1/users/ghost_user/followers', headers: alice }, 404)
   await check(app, '/v1/quota', { url: '/v1/quota', headers: alice }, 429)
 
-  const { app: shedding } = await sandboxGateway(t, { GATEWAY_API_KEYS, MAX_EVENT_LOOP_DELAY_MS: '1' })
+  const clock = manualClock()
+  const { app: shedding } = await sandboxGateway(t, { GATEWAY_API_KEYS, MAX_EVENT_LOOP_DELAY_MS: '100' }, {}, { clock, eventLoopDelay: () => 1000 })
   await shedding.ready()
-  // As in test/plugins/guards.test.ts: block the loop past the first sample and the start-up grace, then let the sample run.
-  const until = Date.now() + 1600
-  while (Date.now() < until);
-  await afterDueTimers(0)
+  // As in test/plugins/guards.test.ts: past the start-up grace, the loop lags.
+  await clock.advance(1500)
   await check(shedding, '/v1/quota', { url: '/v1/quota', headers: bob }, 503)
   // The jobs' 503 also covers shared state unavailable, answered after the count: documented, and absent when shedding.
   const shed = await shedding.inject({ url: '/v1/exports', headers: bob })

@@ -1,18 +1,20 @@
 import t, { type Test } from 'tap'
+import type { Clock } from '../src/clock.js'
 import { SANDBOX_CREDENTIALS } from '../src/config.js'
 import { startSandbox } from '../src/sandbox/sandbox.js'
-import { buildGateway, GATEWAY_API_KEYS, KEYS, STOPPED_CLOCK, type TestGateway } from './helpers/gateway.js'
+import { buildGateway, GATEWAY_API_KEYS, KEYS, type TestGateway } from './helpers/gateway.js'
+import { STOPPED_CLOCK } from './helpers/clock.js'
 import { NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, next, ownRedis, testPrefix } from './helpers/redis.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 const NO_RATE_LIMIT = { RATE_LIMIT_PER_MINUTE: '100000' }
 
 /** Two gateways (replicas) on one Redis and one key prefix, in front of one sandbox that counts every upstream call once. */
-async function twoReplicas(t: Test, env: NodeJS.ProcessEnv = {}, redisUrl = TEST_REDIS_URL, now?: () => number) {
+async function twoReplicas(t: Test, env: NodeJS.ProcessEnv = {}, redisUrl = TEST_REDIS_URL, clock?: Clock) {
   const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS })
   t.teardown(() => sandbox.close())
   const shared = { TIKTOK_API_BASE_URL: sandbox.url, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: testPrefix(t, redisUrl), ...env }
-  const replica = () => buildGateway(t, shared, { now })
+  const replica = () => buildGateway(t, shared, { clock })
   return { a: await replica(), b: await replica(), sandbox, replica }
 }
 

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { MockAgent } from 'undici'
 import { followersPage } from '../src/sandbox/followers.js'
 import { buildGateway, sandboxGateway } from './helpers/gateway.js'
+import { readingClock } from './helpers/clock.js'
 
 const ORIGIN = 'https://open.tiktokapis.com'
 const FOLLOWERS = { path: '/v2/research/user/followers/', method: 'POST' }
@@ -20,7 +21,7 @@ async function mocked(t: Test, env: NodeJS.ProcessEnv = {}) {
   const { app } = await buildGateway(
     t,
     { TIKTOK_CLIENT_KEY: 'k', TIKTOK_CLIENT_SECRET: 's', GATEWAY_ALLOW_ANONYMOUS: 'true', UPSTREAM_RETRIES: '0', ...env },
-    { dispatcher: agent, now: () => now }
+    { dispatcher: agent, clock: readingClock(() => now) }
   )
   return { app, tiktok, agent, advance: (seconds: number) => (now += seconds * 1000) }
 }

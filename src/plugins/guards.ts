@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, preHandlerHookHandler } from 'fastify'
 import underPressure from '@fastify/under-pressure'
+import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import { failure, type GatewayError } from '../errors.js'
 import { setHeaderPairs, type HeaderPairs } from '../header-pairs.js'
@@ -48,8 +49,15 @@ const overloaded = (type: string, value: number | undefined): GatewayError =>
  * (routes opt in with `preHandler: app.limitConsumerRate`), and load shedding when the event loop lags (routes opt
  * out with `config: { loadShedding: false }`). The page pipeline's admit() uses the same functions.
  */
-export default fp<{ config: Config }>(
-  async (app, { config }) => {
+export interface GuardsOptions {
+  config: Config
+  clock: Clock
+  /** The load signal, the event loop's lag in ms: under-pressure's sample by default; tests inject their own. */
+  eventLoopDelay?: () => number
+}
+
+export default fp<GuardsOptions>(
+  async (app, { config, clock, eventLoopDelay }) => {
     const limiter = app.stores.rateLimiter
     const apply = (consumer: string, reply: FastifyReply, decision: RateDecision): GatewayError | undefined => {
       setHeaderPairs(reply, rateLimitHeaders(decision))
@@ -67,20 +75,25 @@ export default fp<{ config: Config }>(
     // would shed the first requests for a whole interval, so shedding starts after the next sample.
     let started = false
     app.addHook('onReady', (done) => {
-      setTimeout(() => (started = true), PRESSURE_SAMPLE_MS * 1.5).unref()
+      clock.setTimeout(() => (started = true), PRESSURE_SAMPLE_MS * 1.5)
       done()
     })
-    await app.register(underPressure, {
-      maxEventLoopDelay: config.maxEventLoopDelayMs,
-      sampleInterval: PRESSURE_SAMPLE_MS,
-      retryAfter: SHED_RETRY_SECONDS,
-      pressureHandler: (request, _reply, type, value) => {
-        if (!started || request.routeOptions.config.loadShedding !== undefined) return
-        throw overloaded(type, value)
-      }
+    const { maxEventLoopDelayMs } = config
+    if (maxEventLoopDelayMs === 0) {
+      app.decorate('overload', () => undefined)
+      return
+    }
+    // under-pressure only samples the lag here; the decision is made below, on the one signal tests can inject.
+    await app.register(underPressure, { maxEventLoopDelay: maxEventLoopDelayMs, sampleInterval: PRESSURE_SAMPLE_MS, pressureHandler: () => undefined })
+    const lag = eventLoopDelay ?? (() => app.memoryUsage().eventLoopDelay)
+    const overload = (): GatewayError | undefined => {
+      const delay = lag()
+      return started && delay > maxEventLoopDelayMs ? overloaded('eventLoopDelay', delay) : undefined
+    }
+    app.decorate('overload', overload)
+    app.addHook('onRequest', function shedLoad(request, _reply, done) {
+      done(request.routeOptions.config.loadShedding === undefined ? overload() : undefined)
     })
-    // The event loop's lag is all under-pressure watches here (maxEventLoopDelay): the type its own hook would name.
-    app.decorate('overload', () => (started && app.isUnderPressure() ? overloaded('eventLoopDelay', app.memoryUsage().eventLoopDelay) : undefined))
   },
   { name: 'guards', dependencies: ['consumer-auth', 'services'] }
 )

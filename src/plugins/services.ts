@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Dispatcher } from 'undici'
+import type { Clock } from '../clock.js'
 import { ANONYMOUS, type Config } from '../config.js'
 import { Metrics } from '../metrics.js'
 import { Exports } from '../services/exports.js'
@@ -25,7 +26,7 @@ declare module 'fastify' {
 export interface ServicesOptions {
   config: Config
   dispatcher?: Dispatcher
-  now: () => number
+  clock: Clock
 }
 
 /** How soon a replica notices a job created elsewhere, one resuming after 00:00 UTC, or one a dead replica left. */
@@ -35,8 +36,8 @@ const TOKEN_RETRY_MS = 30_000
 
 /** Wires the stores, the upstream client, the services and their metrics; closes them with the app. */
 export default fp<ServicesOptions>(
-  async (app, { config, dispatcher, now }) => {
-    const stores = await openStores({ config, logger: app.log, now, onCacheWriteError: () => metrics.redisCacheWriteErrors.inc() })
+  async (app, { config, dispatcher, clock }) => {
+    const stores = await openStores({ config, logger: app.log, clock, onCacheWriteError: () => metrics.redisCacheWriteErrors.inc() })
     const budgets = new Map(config.consumers.map((consumer) => [consumer.name, consumer.dailyBudget]))
     const quota = new Quota({
       store: stores.counters,
@@ -44,9 +45,9 @@ export default fp<ServicesOptions>(
       consumerBudget: (consumer) => budgets.get(consumer) ?? config.anonymousDailyBudget,
       exportBudget: config.exports.dailyBudget,
       consumers: [...budgets.keys(), ...(config.allowAnonymous ? [ANONYMOUS] : [])],
-      now
+      now: clock.now
     })
-    const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, now, tokenRetryMs: TOKEN_RETRY_MS, onCall: (call) => metrics.upstreamCall(call) })
+    const api = new ResearchApi({ ...config.upstream, logger: app.log, dispatcher, clock, tokenRetryMs: TOKEN_RETRY_MS, onCall: (call) => metrics.upstreamCall(call) })
     const metrics = new Metrics({ quota: () => quota.report(), breakerState: () => api.breakerState, redis: () => stores.redis, exportJobs: () => stores.jobs.countByState() })
 
     app.decorate('stores', stores)
@@ -61,7 +62,7 @@ export default fp<ServicesOptions>(
       ttlHistorySeconds: config.cache.ttlHistorySeconds,
       ttlProfileSeconds: config.cache.ttlProfileSeconds,
       deadlineMs: config.requestDeadlineMs,
-      now
+      clock
     })
     app.decorate('pages', pages)
     app.decorate('exports', new Exports(pages, (outcome) => metrics.cacheRequest(outcome)))
@@ -73,7 +74,7 @@ export default fp<ServicesOptions>(
       leaseMs: 2 * config.requestDeadlineMs,
       sweepMs: EXPORT_SWEEP_MS,
       log: app.log,
-      now,
+      clock,
       onRecords: (count) => metrics.exportRecords.inc(count),
       onProblem: (problem) => metrics.exportJobProblems.inc({ problem })
     })

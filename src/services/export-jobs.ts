@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { setImmediate } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
 import { failure, isGatewayError, traitsOf } from '../errors.js'
 import type { ExportRequest } from '../schemas/export-jobs.js'
 import { UNFINISHED, type JobStore, type Lease, type Setback, type StoredJob } from '../stores/job-store.js'
@@ -24,7 +25,7 @@ export interface ExportJobsOptions {
   /** How often this replica looks for due jobs: created elsewhere, resuming, or left by a replica that died. */
   sweepMs: number
   log: FastifyBaseLogger
-  now: () => number
+  clock: Clock
   /** Accounts a page added to a job. */
   onRecords?: (count: number) => void
   /** A job stopped short (by the problem's code) or vanished from the store (`lost`). */
@@ -52,7 +53,7 @@ export class ExportJobs {
    * (Redis flushed, or restarted empty) while it waits is written back as failed at the next sweep.
    */
   readonly #known = new Map<string, StoredJob>()
-  #timer: NodeJS.Timeout | undefined
+  #stopSweeping: (() => void) | undefined
   #sweeping: Promise<void> | undefined
   /** A sweep asked for while one ran: it runs next, as far as the furthest asked for. */
   #nextUntil: number | undefined
@@ -63,7 +64,7 @@ export class ExportJobs {
   }
 
   async create(owner: string, { username, relation, max_records: maxRecords }: ExportRequest): Promise<StoredJob> {
-    const job = await this.#options.store.create({ id: randomUUID(), owner, username: username.toLowerCase(), relation, maxRecords, createdAt: this.#options.now() })
+    const job = await this.#options.store.create({ id: randomUUID(), owner, username: username.toLowerCase(), relation, maxRecords, createdAt: this.#options.clock.now() })
     this.#known.set(job.id, job)
     void this.sweep()
     return job
@@ -85,7 +86,7 @@ export class ExportJobs {
   /** Cancels the job wherever it runs: its runner's next write is refused, so it makes no further call. */
   async cancel(id: string, viewer: Viewer): Promise<StoredJob> {
     await this.get(id, viewer)
-    const job = await this.#options.store.cancel(id, this.#options.now())
+    const job = await this.#options.store.cancel(id, this.#options.clock.now())
     if (job === undefined) throw failure('GW_EXPORT_NOT_FOUND', `No export job "${id}" of yours`)
     return job
   }
@@ -98,7 +99,7 @@ export class ExportJobs {
   /** Re-checks every job at once (see `recheck`), then sweeps every `sweepMs`. */
   async start(): Promise<void> {
     await this.recheck()
-    this.#timer = setInterval(() => void this.sweep(), this.#options.sweepMs).unref()
+    this.#stopSweeping = this.#options.clock.setInterval(() => void this.sweep(), this.#options.sweepMs)
   }
 
   /**
@@ -110,7 +111,7 @@ export class ExportJobs {
   }
 
   /** Runs jobs due by `until` (now by default) while this replica has room; tests call it after moving the clock. */
-  async sweep(until = this.#options.now()): Promise<void> {
+  async sweep(until = this.#options.clock.now()): Promise<void> {
     if (this.#sweeping) {
       this.#nextUntil = Math.max(this.#nextUntil ?? until, until)
       return this.#sweeping
@@ -135,7 +136,7 @@ export class ExportJobs {
    */
   stop(): void {
     this.#closed = true
-    clearInterval(this.#timer)
+    this.#stopSweeping?.()
   }
 
   /** Stops, then waits for the runs to finish their page and hand their jobs back. */
@@ -233,16 +234,16 @@ export class ExportJobs {
   }
 
   async #restore(job: StoredJob, log: FastifyBaseLogger): Promise<void> {
-    const { store, now, onProblem } = this.#options
+    const { store, clock, onProblem } = this.#options
     this.#known.delete(job.id)
     log.error({ records: job.records }, 'export job vanished from the store (Redis flushed, or restarted empty without persistence); marked failed')
     onProblem?.('lost')
-    await store.restoreFailed(job, now(), `The job vanished from the shared store (Redis flushed, or restarted empty without persistence) after ${job.records} records, which are lost; start a new export`)
+    await store.restoreFailed(job, clock.now(), `The job vanished from the shared store (Redis flushed, or restarted empty without persistence) after ${job.records} records, which are lost; start a new export`)
   }
 
   /** What a failure does to a job: its row of the error table says pause, fail, or retry with backoff. */
   #setbackOf(err: unknown, job: StoredJob): Setback {
-    const now = this.#options.now()
+    const now = this.#options.clock.now()
     const error = isGatewayError(err) ? err : undefined
     const detail = error?.message ?? 'The gateway failed unexpectedly'
     const effect = traitsOf(err).job
@@ -256,7 +257,7 @@ export class ExportJobs {
   }
 
   #lease(): Lease {
-    const now = this.#options.now()
+    const now = this.#options.clock.now()
     return { holder: this.#holder, now, until: now + this.#options.leaseMs }
   }
 }

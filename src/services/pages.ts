@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
 import { failure, isGatewayError, traitsOf } from '../errors.js'
 import type { FollowersPage } from '../schemas/followers.js'
 import type { FollowingPage } from '../schemas/following.js'
@@ -60,7 +61,7 @@ export interface PagesOptions {
   ttlHistorySeconds: number
   ttlProfileSeconds: number
   deadlineMs: number
-  now: () => number
+  clock: Clock
 }
 
 /** One cacheable answer: where it is kept, how long it stays fresh, and how to get it from TikTok. */
@@ -152,7 +153,7 @@ export class Pages {
 
   /** The newest page (no cursor, or one not yet in the past) changes; a page at a past cursor is history. */
   #listTtlSeconds(cursor: number | undefined): number {
-    const history = cursor !== undefined && cursor * 1000 < this.#options.now()
+    const history = cursor !== undefined && cursor * 1000 < this.#options.clock.now()
     return history ? this.#options.ttlHistorySeconds : this.#options.ttlLatestSeconds
   }
 
@@ -173,13 +174,13 @@ export class Pages {
 
   async #wait(spec: PageSpec, caller: Caller, { deadline = true }: PageOptions): Promise<PageResult> {
     const fetching = this.#fetch(spec, caller)
-    const { page, outcome, error } = await (deadline ? withDeadline(fetching, this.#options.deadlineMs) : fetching)
+    const { page, outcome, error } = await (deadline ? withDeadline(fetching, this.#options.deadlineMs, this.#options.clock) : fetching)
     if (outcome === 'stale') caller.log.warn({ err: error }, 'TikTok failed; serving a stale page')
     return this.#result(spec.key, page, outcome)
   }
 
   #result(key: string, page: StoredPage, outcome: CacheOutcome): PageResult {
-    const now = this.#options.now()
+    const now = this.#options.clock.now()
     return {
       key,
       page,
@@ -208,7 +209,7 @@ export class Pages {
   }
 
   async #load(spec: PageSpec, { consumer, log, exportJob }: Caller): Promise<StoredPage> {
-    const { quota, now } = this.#options
+    const { quota, clock } = this.#options
     let fetched
     try {
       fetched = await spec.fetch({ log, charge: () => quota.reserve(consumer, { forExport: exportJob !== undefined }) })
@@ -219,7 +220,7 @@ export class Pages {
     }
     // The store keeps the bytes in memory of their own (a small Buffer.from() is a view into Node's pool).
     const body = Buffer.from(JSON.stringify(fetched.body))
-    const at = now()
+    const at = clock.now()
     return {
       body,
       etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
@@ -245,14 +246,14 @@ function aboutAnother(error: unknown, { consumer, exportJob }: Caller): boolean 
 }
 
 /** Gives up waiting after `ms`; the load itself goes on and fills the cache for the next caller. */
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
+async function withDeadline<T>(work: Promise<T>, ms: number, clock: Clock): Promise<T> {
+  let cancel: (() => void) | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(failure('GW_DEADLINE_EXCEEDED', `No answer within the gateway's ${ms} ms deadline; retry shortly`)), ms)
+    cancel = clock.setTimeout(() => reject(failure('GW_DEADLINE_EXCEEDED', `No answer within the gateway's ${ms} ms deadline; retry shortly`)), ms)
   })
   try {
     return await Promise.race([work, deadline])
   } finally {
-    clearTimeout(timer)
+    cancel?.()
   }
 }

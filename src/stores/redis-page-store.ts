@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import type { Clock } from '../clock.js'
 import { failure, isCallersOwn, isGatewayError, problemKindOf, type FailureKind } from '../errors.js'
 import { MemoryPageStore } from './memory-page-store.js'
 import type { CacheOutcome, PageFetch, PageStore, StoredPage } from './page-store.js'
@@ -38,7 +39,7 @@ export interface RedisPageStoreOptions {
   pollMs: number
   /** How long a failed load answers the replicas asking for the same page, so that they do not each spend quota on it. */
   errorTtlMs: number
-  now: () => number
+  clock: Clock
   /** A page could not be written to Redis (it is still served from this process). */
   onWriteError: (error: unknown) => void
 }
@@ -70,11 +71,12 @@ export class RedisPageStore implements PageStore {
   readonly #subscriber: Redis
   readonly #channel: string
   readonly #waiters = new Map<string, Set<() => void>>()
-  readonly #heartbeats = new Set<NodeJS.Timeout>()
+  /** The stops of the heartbeats running. */
+  readonly #heartbeats = new Set<() => void>()
 
   constructor(options: RedisPageStoreOptions) {
     this.#options = options
-    this.#memory = new MemoryPageStore(options.memoryMaxBytes, options.staleMaxMs, options.now)
+    this.#memory = new MemoryPageStore(options.memoryMaxBytes, options.staleMaxMs, options.clock.now)
     const client = options.connection.client
     defineScripts(client, ['pageWrite', 'pageUnlock', 'pageRefresh'])
     this.#redis = client as Redis & PageCommands
@@ -108,8 +110,7 @@ export class RedisPageStore implements PageStore {
   }
 
   async close(): Promise<void> {
-    for (const heartbeat of this.#heartbeats) clearInterval(heartbeat)
-    this.#heartbeats.clear()
+    for (const stop of this.#heartbeats) stop()
     this.#subscriber.disconnect()
     await this.#memory.close()
   }
@@ -126,7 +127,7 @@ export class RedisPageStore implements PageStore {
         let token
         try {
           held = await this.#read(keys)
-          if (held.page !== undefined && held.page.expiresAt > this.#options.now()) return { page: held.page, outcome: attempt === 0 ? 'hit' : 'coalesced' }
+          if (held.page !== undefined && held.page.expiresAt > this.#options.clock.now()) return { page: held.page, outcome: attempt === 0 ? 'hit' : 'coalesced' }
           if (held.error !== undefined) throw this.#staleOr(held.page, held.error)
           token = randomUUID()
           if ((await this.#redis.set(keys.lock, token, 'PX', this.#options.lockTtlMs, 'NX')) !== 'OK') token = undefined
@@ -150,7 +151,7 @@ export class RedisPageStore implements PageStore {
     try {
       // Another replica may have finished its load between the read and the lock.
       const again = await this.#read(keys).catch(() => undefined)
-      if (again?.page !== undefined && again.page.expiresAt > this.#options.now()) return { page: again.page, outcome: 'coalesced' }
+      if (again?.page !== undefined && again.page.expiresAt > this.#options.clock.now()) return { page: again.page, outcome: 'coalesced' }
       if (again?.error !== undefined) throw this.#staleOr(again.page, again.error)
       let page
       try {
@@ -171,15 +172,16 @@ export class RedisPageStore implements PageStore {
   /** Renews the page's lock while this replica loads, so that the lock's TTL can be short; returns the stop. */
   #keepLock(lock: string, token: string): () => void {
     const { lockTtlMs } = this.#options
-    const heartbeat = setInterval(() => {
+    const cancel = this.#options.clock.setInterval(() => {
       // A missed beat is no loss yet: the lock lasts three of them.
       this.#redis.pageRefresh(lock, token, lockTtlMs).catch(() => {})
-    }, lockTtlMs / 3).unref()
-    this.#heartbeats.add(heartbeat)
-    return () => {
-      clearInterval(heartbeat)
-      this.#heartbeats.delete(heartbeat)
+    }, lockTtlMs / 3)
+    const stop = () => {
+      cancel()
+      this.#heartbeats.delete(stop)
     }
+    this.#heartbeats.add(stop)
+    return stop
   }
 
   async #read(keys: PageKeys): Promise<{ page?: StoredPage; error?: unknown }> {
@@ -188,9 +190,10 @@ export class RedisPageStore implements PageStore {
   }
 
   async #write(keys: PageKeys, page: StoredPage): Promise<void> {
-    const { now, staleMaxMs, redisMaxBytes } = this.#options
+    const { clock, staleMaxMs, redisMaxBytes } = this.#options
+    const now = clock.now()
     const dropAt = page.expiresAt + staleMaxMs
-    await this.#redis.pageWrite(keys.page, keys.index, keys.sizes, keys.bytes, encode(page), Math.max(1, dropAt - now()), dropAt, now(), redisMaxBytes)
+    await this.#redis.pageWrite(keys.page, keys.index, keys.sizes, keys.bytes, encode(page), Math.max(1, dropAt - now), dropAt, now, redisMaxBytes)
   }
 
   async #markFailed(keys: PageKeys, error: unknown): Promise<void> {
@@ -209,7 +212,7 @@ export class RedisPageStore implements PageStore {
   }
 
   #staleOr(page: StoredPage | undefined, error: unknown): unknown {
-    return page !== undefined && this.#options.now() < page.expiresAt + this.#options.staleMaxMs ? new SharedStale(page, error) : error
+    return page !== undefined && this.#options.clock.now() < page.expiresAt + this.#options.staleMaxMs ? new SharedStale(page, error) : error
   }
 
   #keys(name: string): PageKeys {
@@ -243,9 +246,9 @@ export class RedisPageStore implements PageStore {
             resolve()
             return
           }
-          const timer = setTimeout(() => done(), ms).unref()
+          const cancel = this.#options.clock.setTimeout(() => done(), ms)
           const done = () => {
-            clearTimeout(timer)
+            cancel()
             wake = () => {
               woken = true
             }

@@ -18,7 +18,7 @@ export interface RedisStoresOptions extends StoresOptions {
 }
 
 /** The stores on Redis (REDIS_URL), with the in-process L1 of pages in front. */
-export async function openRedisStores({ config, redis, logger, now, onCacheWriteError, staleMaxMs, retentionMs }: RedisStoresOptions): Promise<Stores> {
+export async function openRedisStores({ config, redis, logger, clock, onCacheWriteError, staleMaxMs, retentionMs }: RedisStoresOptions): Promise<Stores> {
   const connect = (url: string, role: string) =>
     new RedisConnection({ url, role, connectTimeoutMs: redis.connectTimeoutMs, commandTimeoutMs: redis.commandTimeoutMs, logger })
   const state = connect(redis.url, 'state')
@@ -38,15 +38,15 @@ export async function openRedisStores({ config, redis, logger, now, onCacheWrite
     waitMs: config.requestDeadlineMs,
     pollMs: POLL_MS,
     errorTtlMs: ERROR_MARKER_MS,
-    now,
+    clock,
     onWriteError: onCacheWriteError
   })
   return {
-    counters: new RedisCounterStore({ connection: state, keyPrefix: redis.keyPrefix, outageShare: redis.outageBudgetShare, now }),
+    counters: new RedisCounterStore({ connection: state, keyPrefix: redis.keyPrefix, outageShare: redis.outageBudgetShare, now: clock.now }),
     pages,
     jobs: new RedisJobStore({ redis: state.client, prefix: redis.keyPrefix, retentionMs }),
     redis: connections,
-    rateLimiter: new RedisRateLimiter({ connection: state, keyPrefix: `${redis.keyPrefix}rate-limit:`, limit: config.rateLimitPerMinute, now }),
+    rateLimiter: new RedisRateLimiter({ connection: state, keyPrefix: `${redis.keyPrefix}rate-limit:`, limit: config.rateLimitPerMinute, now: clock.now }),
     async close() {
       await pages.close()
       await Promise.all(connections.map((connection) => connection.close()))

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { CounterStore } from './counter-store.js'
 import type { JobStore } from './job-store.js'
@@ -22,6 +23,6 @@ export interface Stores {
 export interface StoresOptions {
   config: Config
   logger: FastifyBaseLogger
-  now: () => number
+  clock: Clock
   onCacheWriteError: (error: unknown) => void
 }

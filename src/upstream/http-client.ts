@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Agent, request, type Dispatcher } from 'undici'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
 import { networkFailure, tooLargeFailure, type UpstreamReply } from './failures.js'
 
 export interface UpstreamCall {
@@ -17,6 +18,7 @@ export interface HttpClientOptions {
   timeoutMs: number
   /** A longer reply is abandoned as soon as it passes this. */
   maxBodyBytes: number
+  clock: Clock
   /** Tests pass a MockAgent; otherwise the client owns a keep-alive Agent. */
   dispatcher?: Dispatcher
   /** Told of every attempt, for metrics. */
@@ -47,13 +49,13 @@ export class HttpClient {
   }
 
   async send({ endpoint, path, headers, body, log }: UpstreamRequest): Promise<UpstreamReply> {
-    const { baseUrl, timeoutMs, onCall } = this.#options
+    const { baseUrl, timeoutMs, onCall, clock } = this.#options
     const started = performance.now()
     // Headers carry the bearer token: the logger's redaction paths hide it.
     log.trace({ upstream: endpoint, path, headers }, 'upstream request')
     // A timer cleared when the call ends: AbortSignal.timeout() would hold its timer and signal until a full GC.
     const deadline = new AbortController()
-    const timer = setTimeout(() => deadline.abort(new DOMException('The upstream call timed out', 'TimeoutError')), timeoutMs)
+    const cancelDeadline = clock.setTimeout(() => deadline.abort(new DOMException('The upstream call timed out', 'TimeoutError')), timeoutMs)
     try {
       const response = await request(baseUrl + path, { method: 'POST', headers, body, dispatcher: this.#dispatcher, signal: deadline.signal })
       const text = await this.#readBody(response.body, response.headers)
@@ -69,7 +71,7 @@ export class HttpClient {
       log.warn({ upstream: endpoint, ms, err: mapped.cause ?? mapped }, 'upstream call failed')
       throw mapped
     } finally {
-      clearTimeout(timer)
+      cancelDeadline()
     }
   }
 

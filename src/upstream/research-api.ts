@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Dispatcher } from 'undici'
+import type { Clock } from '../clock.js'
 import type { UpstreamConfig } from '../config.js'
 import { isGatewayError, traitsOf, type GatewayError } from '../errors.js'
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js'
@@ -12,7 +12,7 @@ import { USER_INFO_FIELDS, wire, type FollowersData, type FollowingData, type Li
 export interface ResearchApiOptions extends UpstreamConfig {
   logger: FastifyBaseLogger
   dispatcher?: Dispatcher
-  now: () => number
+  clock: Clock
   onCall?: (call: UpstreamCall) => void
   /** How soon a failed token exchange is tried again in the background, so that readiness recovers without consumer traffic. */
   tokenRetryMs: number
@@ -55,14 +55,14 @@ export class ResearchApi {
     return secrets.reduce((scrubbed, secret) => scrubbed.replaceAll(secret, '[redacted]'), text)
   }
   #tokenFailure: GatewayError | undefined
-  #tokenRetry: NodeJS.Timeout | undefined
+  #cancelTokenRetry: (() => void) | undefined
   #closed = false
 
   constructor(options: ResearchApiOptions) {
     this.#options = options
     this.#http = new HttpClient(options)
-    this.#tokens = new TokenManager(() => this.#exchangeToken(), options.now)
-    this.#breaker = new CircuitBreaker(options.breakerFailureThreshold, options.breakerCooldownSeconds * 1000, options.now)
+    this.#tokens = new TokenManager(() => this.#exchangeToken(), options.clock.now)
+    this.#breaker = new CircuitBreaker(options.breakerFailureThreshold, options.breakerCooldownSeconds * 1000, options.clock.now)
   }
 
   /** How the last token exchange failed, until one succeeds: readiness asks its row. */
@@ -89,7 +89,7 @@ export class ResearchApi {
 
   async close(): Promise<void> {
     this.#closed = true
-    clearTimeout(this.#tokenRetry)
+    this.#cancelTokenRetry?.()
     await this.#http.close()
   }
 
@@ -107,7 +107,7 @@ export class ResearchApi {
       const data = (reply.json as { data?: unknown } | undefined)?.data
       return reply.status === 200 && apiErrorOf(reply)?.code === 'ok' && shape.Check(data)
         ? data
-        : researchFailure(reply, endpoint, username, this.#options.now(), this.#scrub)
+        : researchFailure(reply, endpoint, username, this.#options.clock.now(), this.#scrub)
     }
     try {
       const data = await this.#exchange({ endpoint, path, contentType: 'application/json', body: JSON.stringify(query), log, research: { charge } }, answer)
@@ -143,7 +143,7 @@ export class ResearchApi {
       const result = isGatewayError(reply) ? reply : answer(reply)
       if (!isGatewayError(result)) return result
       if (traitsOf(result).retried && failures < retries) {
-        await backoff(failures++)
+        await this.#backoff(failures++)
         continue
       }
       // A token can be revoked or expire early: exchange once and retry once.
@@ -157,7 +157,7 @@ export class ResearchApi {
       if (result.code === 'GW_RATE_LIMITED' && retryAfter !== undefined && retryAfter <= retryAfterMaxWaitSeconds && !waited) {
         waited = true
         log.info({ retryAfter }, 'TikTok rate-limited the gateway; waiting before one retry')
-        await sleep(retryAfter * 1000)
+        await this.#options.clock.sleep(retryAfter * 1000)
         continue
       }
       throw result
@@ -185,16 +185,16 @@ export class ResearchApi {
 
   /** One background exchange after a failed one, so that readiness recovers while no consumer asks. */
   #retryTokenLater(): void {
-    if (this.#closed || this.#tokenRetry !== undefined) return
-    this.#tokenRetry = setTimeout(() => {
-      this.#tokenRetry = undefined
+    if (this.#closed || this.#cancelTokenRetry !== undefined) return
+    this.#cancelTokenRetry = this.#options.clock.setTimeout(() => {
+      this.#cancelTokenRetry = undefined
       // A failure schedules the next try.
       this.#tokens.get().catch(() => {})
-    }, this.#options.tokenRetryMs).unref()
+    }, this.#options.tokenRetryMs)
   }
-}
 
-/** Full jitter. The timer stays ref'd: a caller is awaiting it, and it is bounded by the cap. */
-function backoff(attempt: number): Promise<void> {
-  return sleep(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt))
+  /** Full jitter, bounded by the cap. */
+  #backoff(attempt: number): Promise<void> {
+    return this.#options.clock.sleep(Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt))
+  }
 }

@@ -7,6 +7,7 @@ import type { AccountPage } from '../../src/services/pages.js'
 import { RedisJobStore } from '../../src/stores/redis-job-store.js'
 import { buildGateway, GATEWAY_API_KEYS, KEYS } from '../helpers/gateway.js'
 import { NEEDS_REDIS_SERVER, next, ownRedis, type OwnRedis } from '../helpers/redis.js'
+import { readingClock } from '../helpers/clock.js'
 
 const NOW = Date.parse('2027-03-14T18:00:00Z')
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
@@ -31,7 +32,7 @@ async function jobsOn(t: Test, redis: OwnRedis, accounts: (call: number) => Prom
     leaseMs: 60_000,
     sweepMs: 60_000,
     log: pino({ level: 'info' }, { write: (line: string) => lines.push(line) }),
-    now: () => NOW,
+    clock: readingClock(() => NOW),
     onProblem: (problem) => problems.push(problem)
   })
   t.teardown(() => jobs.close())
@@ -110,7 +111,7 @@ t.test('shared state faults and export jobs', { skip: NEEDS_REDIS_SERVER }, asyn
 
   t.test('every export-job route answers 503 problem+json with Retry-After while Redis is down', async (t) => {
     const redis = await ownRedis(t)
-    const { app } = await buildGateway(t, { GATEWAY_API_KEYS, REDIS_URL: redis.url, MAX_EVENT_LOOP_DELAY_MS: '0' }, { now: () => NOW })
+    const { app } = await buildGateway(t, { GATEWAY_API_KEYS, REDIS_URL: redis.url, MAX_EVENT_LOOP_DELAY_MS: '0' }, { clock: readingClock(() => NOW) })
     await app.ready()
     const created = await app.inject({ method: 'POST', url: '/v1/exports', headers: ALICE, payload: { username: 'someone', relation: 'followers' } })
     t.equal(created.statusCode, 202)

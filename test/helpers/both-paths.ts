@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import { request } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { PAGE_ROUTE_HOOKS } from '../../src/page-pipeline.js'
+import type { Clock } from '../../src/clock.js'
 import { GATEWAY_API_KEYS, sandboxGateway } from './gateway.js'
 
 /** One answer, from either path. */
@@ -23,8 +24,8 @@ const OWN = ['date', 'connection', 'keep-alive', 'x-ratelimit-remaining']
  * answered before the router (it fails the test otherwise). Give it a clock that does not move, so
  * that two answers do not straddle a second (max-age, x-ratelimit-reset).
  */
-export async function bothPaths(t: Test, env: NodeJS.ProcessEnv, now: () => number) {
-  const gateway = await sandboxGateway(t, { GATEWAY_API_KEYS, LOG_LEVEL: 'info', ...env }, {}, now)
+export async function bothPaths(t: Test, env: NodeJS.ProcessEnv, clock: Clock, eventLoopDelay?: () => number) {
+  const gateway = await sandboxGateway(t, { GATEWAY_API_KEYS, LOG_LEVEL: 'info', ...env }, {}, { clock, eventLoopDelay })
   const { app, logs } = gateway
   const serve = app.fastHits.serve.bind(app.fastHits)
   let early = 0

@@ -1,10 +1,12 @@
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import type { Dispatcher } from 'undici'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type AppOptions } from '../../src/app.js'
 import { loadConfig, SANDBOX_CREDENTIALS } from '../../src/config.js'
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/sandbox.js'
+
+/** What a test may inject: the upstream dispatcher, the clock, the load signal. */
+type GatewayOptions = Omit<AppOptions, 'config' | 'logStream'>
 
 export interface TestGateway {
   app: FastifyInstance
@@ -21,7 +23,7 @@ export interface TestGateway {
 export async function buildGateway(
   t: Test,
   env: NodeJS.ProcessEnv,
-  options: { dispatcher?: Dispatcher; now?: () => number } = {}
+  options: GatewayOptions = {}
 ): Promise<TestGateway> {
   const logs: string[] = []
   const logStream = new Writable({
@@ -39,24 +41,18 @@ export async function buildGateway(
   return { app, logs }
 }
 
-/** A sandbox upstream plus a gateway pointed at it. */
+/** A sandbox upstream plus a gateway pointed at it; the sandbox reads the gateway's clock. */
 export async function sandboxGateway(
   t: Test,
   env: NodeJS.ProcessEnv = {},
   sandboxOptions: Partial<SandboxOptions> = {},
-  now?: () => number
+  options: GatewayOptions = {}
 ): Promise<TestGateway & { sandbox: Sandbox }> {
-  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, now, ...sandboxOptions })
+  const sandbox = await startSandbox({ ...SANDBOX_CREDENTIALS, now: options.clock?.now, ...sandboxOptions })
   t.teardown(() => sandbox.close())
-  const gateway = await buildGateway(t, { TIKTOK_API_BASE_URL: sandbox.url, ...env }, { now })
+  const gateway = await buildGateway(t, { TIKTOK_API_BASE_URL: sandbox.url, ...env }, options)
   return { ...gateway, sandbox }
 }
-
-/**
- * A clock that does not move, for tests that count within one window (the rate limit's minute, the
- * UTC day): on the real clock a boundary crossed mid-test resets the count.
- */
-export const STOPPED_CLOCK = () => Date.parse('2030-01-01T10:00:10.500Z')
 
 /** Consumer keys the tests configure. */
 export const KEYS = { alice: 'alice-key-0123456789', bob: 'bob-key-9876543210' }

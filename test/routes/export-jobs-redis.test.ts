@@ -8,6 +8,7 @@ import { startSandbox, type Faults } from '../../src/sandbox/sandbox.js'
 import { RedisJobStore } from '../../src/stores/redis-job-store.js'
 import { buildGateway, GATEWAY_API_KEYS, KEYS } from '../helpers/gateway.js'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { readingClock } from '../helpers/clock.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 /** Sandbox users with 259, 238, 239 and 244 followers: 3 pages of 100 each. */
@@ -26,7 +27,7 @@ function replicas(t: Test, upstream: { env?: NodeJS.ProcessEnv; dispatcher?: Moc
   const clock = () => now
   const prefix = testPrefix(t)
   const replica = async (env: NodeJS.ProcessEnv = {}) => {
-    const { app } = await buildGateway(t, { ...ENV, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, ...upstream.env, ...env }, { now: clock, dispatcher: upstream.dispatcher })
+    const { app } = await buildGateway(t, { ...ENV, REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, ...upstream.env, ...env }, { clock: readingClock(clock), dispatcher: upstream.dispatcher })
     await app.ready()
     return app
   }

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { sandboxAccounts, sandboxFollowers } from '../../src/sandbox/followers.js'
 import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
+import { readingClock } from '../helpers/clock.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 const BOB = { authorization: `Bearer ${KEYS.bob}` }
@@ -16,7 +17,7 @@ const ALSO_THREE_PAGES = 'india'
 /** A keyed gateway on the sandbox, on a clock the test moves (in the sandbox's past: its newest follow is 2026-01-01). */
 async function gateway(t: Test, env: NodeJS.ProcessEnv = {}, sandboxOptions = {}) {
   let now = Date.parse('2027-03-14T18:00:00Z')
-  const gw = await sandboxGateway(t, { ...KEYED, ...env }, sandboxOptions, () => now)
+  const gw = await sandboxGateway(t, { ...KEYED, ...env }, sandboxOptions, { clock: readingClock(() => now) })
   const start = async (body: object, headers: Record<string, string> = ALICE) => {
     const res = await gw.app.inject({ method: 'POST', url: '/v1/exports', headers, payload: body })
     t.equal(res.statusCode, 202)

@@ -1,7 +1,9 @@
 import t, { type Test } from 'tap'
+import type { Clock } from '../../src/clock.js'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { request } from 'undici'
-import { GATEWAY_API_KEYS, KEYS, sandboxGateway, STOPPED_CLOCK, type TestGateway } from '../helpers/gateway.js'
+import { GATEWAY_API_KEYS, KEYS, sandboxGateway, type TestGateway } from '../helpers/gateway.js'
+import { readingClock, STOPPED_CLOCK } from '../helpers/clock.js'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
@@ -11,8 +13,8 @@ const PAGE = '/v1/users/Someone/followers?max_count=5'
  * A listening gateway whose answers from the fast path of cache hits are counted: `fast()` says how
  * many answers it gave since the last call. app.inject() always takes the routed path.
  */
-async function listening(t: Test, env: NodeJS.ProcessEnv = {}, now?: () => number) {
-  const gateway = await sandboxGateway(t, { GATEWAY_API_KEYS, LOG_LEVEL: 'info', ...env }, {}, now)
+async function listening(t: Test, env: NodeJS.ProcessEnv = {}, clock?: Clock) {
+  const gateway = await sandboxGateway(t, { GATEWAY_API_KEYS, LOG_LEVEL: 'info', ...env }, {}, { clock })
   const { fastHits } = gateway.app
   const serve = fastHits.serve.bind(fastHits)
   let answered = 0
@@ -96,7 +98,7 @@ t.test('a 304 for If-None-Match is the same from both paths', async (t) => {
 
 t.test('a hit says how long it stays fresh once, in max-age, from both paths: with no Age, an HTTP cache would count its age twice', async (t) => {
   let now = Date.parse('2030-01-01T10:00:10Z')
-  const gateway = await listening(t, { CACHE_TTL_LATEST_SECONDS: '120' }, () => now)
+  const gateway = await listening(t, { CACHE_TTL_LATEST_SECONDS: '120' }, readingClock(() => now))
   t.equal((await gateway.get(PAGE, ALICE)).headers['cache-control'], 'private, max-age=120')
   now += 30_000
   const routed = await gateway.app.inject({ url: PAGE, headers: ALICE })
@@ -111,7 +113,7 @@ t.test('a hit says how long it stays fresh once, in max-age, from both paths: wi
 
 t.test('an unvalidated URL and an expired page go to the router; a fresh page refused by admit() (no key, an unknown key) is refused early', async (t) => {
   let now = Date.parse('2030-01-01T10:00:10Z')
-  const gateway = await listening(t, { CACHE_TTL_LATEST_SECONDS: '60' }, () => now)
+  const gateway = await listening(t, { CACHE_TTL_LATEST_SECONDS: '60' }, readingClock(() => now))
   await gateway.get(PAGE, ALICE)
   t.equal((await gateway.get(PAGE)).statusCode, 401)
   const wrong = await gateway.get(PAGE, { authorization: 'Bearer not-a-key' })
@@ -130,7 +132,7 @@ t.test('an unvalidated URL and an expired page go to the router; a fresh page re
 })
 
 t.test('the rate limit counts each request once, whichever path answers it; the early path answers its own refusal', async (t) => {
-  const gateway = await listening(t, { RATE_LIMIT_PER_MINUTE: '3' }, () => Date.parse('2030-01-01T10:00:10Z'))
+  const gateway = await listening(t, { RATE_LIMIT_PER_MINUTE: '3' }, readingClock(() => Date.parse('2030-01-01T10:00:10Z')))
   const answers = []
   for (let i = 0; i < 4; i++) answers.push(await gateway.get(PAGE, ALICE))
   t.same(answers.map((res) => res.statusCode), [200, 200, 200, 429])

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MockAgent } from 'undici'
-import { buildGateway, GATEWAY_API_KEYS, KEYS, sandboxGateway, STOPPED_CLOCK } from '../helpers/gateway.js'
+import { buildGateway, GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
+import { readingClock, STOPPED_CLOCK } from '../helpers/clock.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 const BOB = { authorization: `Bearer ${KEYS.bob}` }
@@ -8,7 +9,7 @@ const NO_RATE_LIMIT = { RATE_LIMIT_PER_MINUTE: '100000' }
 
 t.test('200 concurrent cold requests with a team budget of 50 make exactly 50 upstream calls; the rest are 429 until 00:00 UTC', async (t) => {
   const now = Date.parse('2030-01-01T12:00:00Z')
-  const { app, sandbox } = await sandboxGateway(t, { ...NO_RATE_LIMIT, DAILY_REQUEST_BUDGET: '50', UPSTREAM_RETRIES: '0' }, {}, () => now)
+  const { app, sandbox } = await sandboxGateway(t, { ...NO_RATE_LIMIT, DAILY_REQUEST_BUDGET: '50', UPSTREAM_RETRIES: '0' }, {}, { clock: readingClock(() => now) })
   const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => app.inject(`/v1/users/user${i}/followers`)))
   const refusals = responses.filter((res) => res.statusCode === 429)
   t.equal(responses.filter((res) => res.statusCode === 200).length, 50)
@@ -44,7 +45,7 @@ t.test('a consumer over its daily budget gets 429 while others and its cached pa
 t.test('budgets reset at 00:00 UTC on the injected clock, whatever the real date', async (t) => {
   // Days long past: a store that read the real clock would see every counter expired.
   let now = Date.parse('2020-02-28T23:59:00Z')
-  const { app } = await sandboxGateway(t, { DAILY_REQUEST_BUDGET: '1' }, {}, () => now)
+  const { app } = await sandboxGateway(t, { DAILY_REQUEST_BUDGET: '1' }, {}, { clock: readingClock(() => now) })
   t.equal((await app.inject('/v1/users/a/followers')).statusCode, 200)
   const refused = await app.inject('/v1/users/b/followers')
   t.equal(refused.statusCode, 429)
@@ -87,7 +88,7 @@ t.test('GET /v1/quota takes no query parameters: an unknown one is a 400 problem
 })
 
 t.test('each consumer has its own request rate limit', async (t) => {
-  const { app, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' }, {}, STOPPED_CLOCK)
+  const { app, sandbox } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '3' }, {}, { clock: STOPPED_CLOCK })
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/v1/users/a/followers', headers: ALICE })).statusCode, 200)
   const limited = await app.inject({ url: '/v1/users/a/followers', headers: ALICE })
   t.equal(limited.statusCode, 429)
@@ -126,7 +127,7 @@ t.test("a coalesced caller never gets another consumer's refusal: it loads again
 })
 
 t.test('a consumer has one rate limit across every route: N requests split over two routes reach the limit at N', async (t) => {
-  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '4' }, {}, STOPPED_CLOCK)
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '4' }, {}, { clock: STOPPED_CLOCK })
   const statuses = []
   for (const url of ['/v1/users/a/followers', '/v1/quota', '/v1/users/a/followers', '/v1/quota', '/v1/quota', '/v1/users/a/followers']) {
     statuses.push((await app.inject({ url, headers: ALICE })).statusCode)
@@ -136,7 +137,7 @@ t.test('a consumer has one rate limit across every route: N requests split over 
 })
 
 t.test('every consumer route shares the one bucket: once it is spent, each route answers 429', async (t) => {
-  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' }, {}, STOPPED_CLOCK)
+  const { app } = await sandboxGateway(t, { GATEWAY_API_KEYS, RATE_LIMIT_PER_MINUTE: '2' }, {}, { clock: STOPPED_CLOCK })
   for (let i = 0; i < 2; i++) t.equal((await app.inject({ url: '/v1/quota', headers: ALICE })).statusCode, 200)
   const routes = [
     { url: '/v1/users/a/followers' },

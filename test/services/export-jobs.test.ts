@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { ExportJobs } from '../../src/services/export-jobs.js'
 import type { AccountPage } from '../../src/services/pages.js'
 import { MemoryJobStore } from '../../src/stores/memory-job-store.js'
+import { readingClock } from '../helpers/clock.js'
 
 const NOW = Date.parse('2027-03-14T18:00:00Z')
 /** Far more pages than any test here needs: a runner past it is spinning. */
@@ -24,7 +25,7 @@ function jobs(t: Test, page: (cursor: number | undefined, call: number) => Accou
     leaseMs: 60_000,
     sweepMs: 60_000,
     log: pino({ level: 'silent' }),
-    now: () => NOW
+    clock: readingClock(() => NOW)
   })
   t.teardown(() => service.close())
   return { service, calls: () => calls }

@@ -1,9 +1,10 @@
 import t from 'tap'
 import { sandboxGateway } from '../helpers/gateway.js'
+import { readingClock } from '../helpers/clock.js'
 
 t.test('a page fresh in memory is returned synchronously (no promise, timer or race); a miss or an expired page is loaded asynchronously', async (t) => {
   let now = Date.parse('2026-11-25T12:00:00Z')
-  const { app, sandbox } = await sandboxGateway(t, { CACHE_TTL_LATEST_SECONDS: '60' }, {}, () => now)
+  const { app, sandbox } = await sandboxGateway(t, { CACHE_TTL_LATEST_SECONDS: '60' }, {}, { clock: readingClock(() => now) })
   const query = { username: 'someone', maxCount: 5 }
   const caller = { consumer: 'anonymous', log: app.log }
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import { MemoryPageStore, pageEntryBytes } from '../../src/stores/memory-page-store.js'
 import { RedisPageStore } from '../../src/stores/redis-page-store.js'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { readingClock } from '../helpers/clock.js'
 import { pageStoreContract, storedPage, T0 } from './page-store-contract.js'
 import { connect } from './redis-connection.js'
 
@@ -45,7 +46,7 @@ t.test('RedisPageStore', { skip: NEEDS_REDIS }, async (t) => {
       waitMs: 5000,
       pollMs: 50,
       errorTtlMs: 1000,
-      now,
+      clock: readingClock(now),
       onWriteError: (error) => t.fail(`a cache write failed: ${String(error)}`)
     })
     t.teardown(() => store.close())

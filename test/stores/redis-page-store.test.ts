@@ -6,6 +6,7 @@ import { RedisPageStore, type RedisPageStoreOptions } from '../../src/stores/red
 import { NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, next, ownRedis, testPrefix } from '../helpers/redis.js'
 import { STALE_MS, storedPage, T0, TTL_MS } from './page-store-contract.js'
 import { connect } from './redis-connection.js'
+import { readingClock } from '../helpers/clock.js'
 
 /** Two replicas' stores on one Redis and one clock. */
 async function replicas(t: Test, options: Partial<RedisPageStoreOptions> & { url?: string } = {}) {
@@ -24,7 +25,7 @@ async function replicas(t: Test, options: Partial<RedisPageStoreOptions> & { url
       waitMs: 5000,
       pollMs: 50,
       errorTtlMs: 1000,
-      now: () => clock.now,
+      clock: readingClock(() => clock.now),
       onWriteError: (error) => writeErrors.push(error),
       ...options
     })

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.js'
 import { openStores } from '../../src/stores/open-stores.js'
 import { NEEDS_REDIS_SERVER, next, ownRedis } from '../helpers/redis.js'
 import { storedPage, T0 } from './page-store-contract.js'
+import { readingClock } from '../helpers/clock.js'
 
 const DEADLINE_MS = 5000
 
@@ -12,7 +13,7 @@ t.test('a lock command that Redis runs after its client gave up holds the page a
   const redis = await ownRedis(t)
   const config = loadConfig({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '200', REQUEST_DEADLINE_MS: String(DEADLINE_MS) })
   const replica = async () => {
-    const stores = await openStores({ config, logger: pino({ level: 'silent' }), now: () => T0, onCacheWriteError: () => {} })
+    const stores = await openStores({ config, logger: pino({ level: 'silent' }), clock: readingClock(() => T0), onCacheWriteError: () => {} })
     t.teardown(() => stores.close())
     return stores.pages
   }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { MockAgent } from 'undici'
 import { buildGateway } from '../helpers/gateway.js'
+import { readingClock } from '../helpers/clock.js'
 
 const ORIGIN = 'https://open.tiktokapis.com'
 const FOLLOWERS = { path: '/v2/research/user/followers/', method: 'POST' }
@@ -25,7 +26,7 @@ async function mockedGateway(t: Test) {
     .intercept({ path: '/v2/oauth/token/', method: 'POST' })
     .reply(200, { access_token: 'clt.mock', expires_in: 7200, token_type: 'Bearer' })
     .persist()
-  const { app } = await buildGateway(t, LIVE, { dispatcher: agent, now: () => NOW })
+  const { app } = await buildGateway(t, LIVE, { dispatcher: agent, clock: readingClock(() => NOW) })
   return { app, tiktok, agent }
 }
 
@@ -274,7 +275,7 @@ t.test("TikTok's own error text never carries the client secret or the access to
   tiktok.intercept({ path: '/v2/oauth/token/', method: 'POST' }).reply(200, { access_token: 'clt.echoed-token', expires_in: 7200, token_type: 'Bearer' }).persist()
   tiktok.intercept(FOLLOWERS).reply(400, apiError('invalid_params', 'bad token clt.echoed-token with live-secret'))
   tiktok.intercept(FOLLOWERS).reply(418, apiError('clt.echoed-token live-secret'))
-  const { app, logs } = await buildGateway(t, LIVE, { dispatcher: agent, now: () => NOW })
+  const { app, logs } = await buildGateway(t, LIVE, { dispatcher: agent, clock: readingClock(() => NOW) })
   const first = await app.inject('/v1/users/first/followers')
   t.match(first.json(), { status: 400, detail: /bad token \[redacted\] with \[redacted\]/ })
   const second = await app.inject('/v1/users/second/followers')

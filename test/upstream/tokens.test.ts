@@ -5,7 +5,9 @@ import { MockAgent } from 'undici'
 import { loadConfig } from '../../src/config.js'
 import { traitsOf } from '../../src/errors.js'
 import { ResearchApi } from '../../src/upstream/research-api.js'
+import { systemClock } from '../../src/clock.js'
 import { buildGateway, sandboxGateway } from '../helpers/gateway.js'
+import { readingClock } from '../helpers/clock.js'
 
 t.test('many requests, sequential and concurrent, share one token exchange', async (t) => {
   const { app, sandbox } = await sandboxGateway(t)
@@ -22,7 +24,7 @@ for (const { ttl, stillValidAfter, renewedAfter } of [
 ]) {
   t.test(`a ${ttl} s token is renewed within its margin before expiry, not after`, async (t) => {
     let now = Date.parse('2026-11-25T10:00:00Z')
-    const { app, sandbox } = await sandboxGateway(t, {}, { tokenTtlSeconds: ttl }, () => now)
+    const { app, sandbox } = await sandboxGateway(t, {}, { tokenTtlSeconds: ttl }, { clock: readingClock(() => now) })
     await app.inject('/v1/users/a/followers')
     now += stillValidAfter * 1000
     await app.inject('/v1/users/b/followers')
@@ -85,7 +87,7 @@ t.test('rejected credentials make the gateway unready until a background exchang
     ...loadConfig({ ...LIVE, UPSTREAM_RETRIES: '0' }).upstream,
     logger: pino({ level: 'silent' }),
     dispatcher: agent,
-    now: Date.now,
+    clock: systemClock,
     tokenRetryMs: 1
   })
   t.teardown(() => api.close())

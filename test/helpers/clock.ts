@@ -1,8 +1,11 @@
 import FakeTimers from '@sinonjs/fake-timers'
 import { systemClock, type Clock } from '../../src/clock.js'
 
-/** The system's timers, read at the time `now` gives: for tests that set the date but let waits run. */
-export const readingClock = (now: () => number): Clock => ({ ...systemClock, now })
+/**
+ * The system's timers, read at the time `now` gives, for tests that set the date; the gateway's
+ * pauses (backoff, a short Retry-After) end at once, so retries cost no real time. Deadlines still run.
+ */
+export const readingClock = (now: () => number): Clock => ({ ...systemClock, now, sleep: async () => {} })
 
 /**
  * A clock that does not move: for tests that count within one window (the rate limit's minute, the

@@ -6,7 +6,7 @@ import { RedisPageStore, type RedisPageStoreOptions } from '../../src/stores/red
 import { NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, next, ownRedis, testPrefix } from '../helpers/redis.js'
 import { STALE_MS, storedPage, T0, TTL_MS } from './page-store-contract.js'
 import { connect } from './redis-connection.js'
-import { readingClock } from '../helpers/clock.js'
+import { manualClock, readingClock } from '../helpers/clock.js'
 
 /** Two replicas' stores on one Redis and one clock. */
 async function replicas(t: Test, options: Partial<RedisPageStoreOptions> & { url?: string } = {}) {
@@ -178,10 +178,11 @@ async function scriptCalls(redis: Redis): Promise<number> {
 
 t.test('the lock heartbeat beats only while the load runs: it stops when the load succeeds, fails, or the store closes', { skip: NEEDS_REDIS_SERVER }, async (t) => {
   const redis = await ownRedis(t)
-  const { a, keyPrefix } = await replicas(t, { url: redis.url, ...LOCKS })
+  const clock = manualClock()
+  const { a, keyPrefix } = await replicas(t, { url: redis.url, ...LOCKS, clock })
   const probe = new Redis(redis.url)
   t.teardown(() => probe.disconnect())
-  const beats = () => new Promise((resolve) => setTimeout(resolve, LOCKS.lockTtlMs))
+  const beats = () => clock.advance(LOCKS.lockTtlMs)
   const quiet = async (when: string) => {
     const before = await scriptCalls(probe)
     await beats()
@@ -201,6 +202,8 @@ t.test('the lock heartbeat beats only while the load runs: it stops when the loa
   await beats()
   await a.close()
   await quiet('the store closed')
+  // Redis's own TTL runs in real time.
+  await new Promise((resolve) => setTimeout(resolve, LOCKS.lockTtlMs))
   t.equal(await probe.exists(`${keyPrefix}page:v1:lock:closed`), 0, 'and the lock of the load cut short lapsed')
   release()
   await pending

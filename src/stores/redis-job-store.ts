@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import { EXPORT_STATES, type ExportRelation, type ExportState } from '../schemas/export-jobs.js'
 import type { JobStore, Lease, NewJob, PageCommit, Setback, StoredJob } from './job-store.js'
 import { defineScripts, type ScriptName } from './lua.js'
-import { sharedStateFailure } from './redis.js'
+import { sharedStateFailure, type RedisConnection } from './redis.js'
 
 const BATCH = 1000
 
@@ -10,9 +10,9 @@ type JobScript = Extract<ScriptName, `job${string}`>
 type JobCommands = Record<JobScript, (...args: Array<string | number>) => Promise<unknown>>
 
 export interface RedisJobStoreOptions {
-  redis: Redis
+  connection: RedisConnection
   /** REDIS_KEY_PREFIX; the store's keys go under `<prefix>export:`. */
-  prefix: string
+  keyPrefix: string
   retentionMs: number
 }
 
@@ -27,10 +27,10 @@ export class RedisJobStore implements JobStore {
   readonly #prefix: string
   readonly #retentionMs: number
 
-  constructor({ redis, prefix, retentionMs }: RedisJobStoreOptions) {
-    defineScripts(redis, ['jobClaim', 'jobRenew', 'jobCommit', 'jobSetBack', 'jobRelease', 'jobCancel'])
-    this.#redis = redis as Redis & JobCommands
-    this.#prefix = `${prefix}export:`
+  constructor({ connection, keyPrefix, retentionMs }: RedisJobStoreOptions) {
+    defineScripts(connection.client, ['jobClaim', 'jobRenew', 'jobCommit', 'jobSetBack', 'jobRelease', 'jobCancel'])
+    this.#redis = connection.client as Redis & JobCommands
+    this.#prefix = `${keyPrefix}export:`
     this.#retentionMs = retentionMs
   }
 

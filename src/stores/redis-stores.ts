@@ -44,7 +44,7 @@ export async function openRedisStores({ config, redis, logger, clock, onCacheWri
   return {
     counters: new RedisCounterStore({ connection: state, keyPrefix: redis.keyPrefix, outageShare: redis.outageBudgetShare, now: clock.now }),
     pages,
-    jobs: new RedisJobStore({ redis: state.client, prefix: redis.keyPrefix, retentionMs }),
+    jobs: new RedisJobStore({ connection: state, keyPrefix: redis.keyPrefix, retentionMs }),
     redis: connections,
     rateLimiter: new RedisRateLimiter({ connection: state, keyPrefix: `${redis.keyPrefix}rate-limit:`, limit: config.rateLimitPerMinute, now: clock.now }),
     async close() {

@@ -1,6 +1,5 @@
 import pino from 'pino'
 import t, { type Test } from 'tap'
-import { Redis } from 'ioredis'
 import { failure } from '../../src/errors.js'
 import { ExportJobs } from '../../src/services/export-jobs.js'
 import type { AccountPage } from '../../src/services/pages.js'
@@ -8,6 +7,7 @@ import { RedisJobStore } from '../../src/stores/redis-job-store.js'
 import { buildGateway, GATEWAY_API_KEYS, KEYS } from '../helpers/gateway.js'
 import { NEEDS_REDIS_SERVER, next, ownRedis, type OwnRedis } from '../helpers/redis.js'
 import { readingClock } from '../helpers/clock.js'
+import { connect } from '../stores/redis-connection.js'
 
 const NOW = Date.parse('2027-03-14T18:00:00Z')
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
@@ -17,11 +17,9 @@ const page = (n: number): AccountPage => ({ accounts: [{ username: `user${n}`, d
 
 /** Export jobs on a Redis of the test's own, over pages the test hands out; `lines` collects the log. */
 async function jobsOn(t: Test, redis: OwnRedis, accounts: (call: number) => Promise<AccountPage>) {
-  const client = new Redis(redis.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false })
-  client.on('error', () => {})
-  t.teardown(() => client.disconnect())
-  await next(client, 'ready')
-  const store = new RedisJobStore({ redis: client, prefix: 'gw:', retentionMs: 86_400_000 })
+  const connection = await connect(t, redis.url)
+  const { client } = connection
+  const store = new RedisJobStore({ connection, keyPrefix: 'gw:', retentionMs: 86_400_000 })
   const lines: string[] = []
   const problems: string[] = []
   let calls = 0

@@ -9,6 +9,7 @@ import { RedisJobStore } from '../../src/stores/redis-job-store.js'
 import { buildGateway, GATEWAY_API_KEYS, KEYS } from '../helpers/gateway.js'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
 import { readingClock } from '../helpers/clock.js'
+import { connect } from '../stores/redis-connection.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 /** Sandbox users with 259, 238, 239 and 244 followers: 3 pages of 100 each. */
@@ -141,9 +142,7 @@ t.test('Redis-backed export jobs', { skip: NEEDS_REDIS }, async (t) => {
 
   t.test('a replica that dies holding a job loses it when its lease runs out: another resumes from the checkpoint, and the late page of the dead one is refused', async (t) => {
     const { sandbox, replica, prefix, clock, setClock } = await onSandbox(t)
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 0 })
-    t.teardown(() => redis.quit())
-    const dead = new RedisJobStore({ redis, prefix, retentionMs: 60_000 })
+    const dead = new RedisJobStore({ connection: await connect(t, TEST_REDIS_URL), keyPrefix: prefix, retentionMs: 60_000 })
     const job = await dead.create({ id: 'orphan', owner: 'alice', username: BRAVO, relation: 'followers', createdAt: clock() })
     const lease = { holder: 'dead-replica', now: clock(), until: clock() + 60_000 }
     await dead.claim(job.id, lease)

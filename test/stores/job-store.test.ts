@@ -2,8 +2,8 @@ import t, { type Test } from 'tap'
 import type { ExportAccount, JobStore, Lease, NewJob } from '../../src/stores/job-store.js'
 import { MemoryJobStore } from '../../src/stores/memory-job-store.js'
 import { RedisJobStore } from '../../src/stores/redis-job-store.js'
-import { Redis } from 'ioredis'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { connect } from './redis-connection.js'
 
 const DAY = 86_400_000
 const RETENTION = 7 * DAY
@@ -175,14 +175,14 @@ function jobStoreContract(name: string, factory: StoreFactory, options: { skip?:
 
 jobStoreContract('MemoryJobStore', async (_t, now) => new MemoryJobStore(RETENTION, now))
 
-/** A client on the shared test Redis and a key prefix of the test's own, both gone when it ends. */
-function testRedis(t: Test): { redis: Redis; prefix: string } {
-  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 0 })
-  t.teardown(() => redis.quit())
-  return { redis, prefix: testPrefix(t) }
+/** A store on the shared test Redis under a key prefix of the test's own, its connection closed when the test ends. */
+async function redisStore(t: Test) {
+  const connection = await connect(t, TEST_REDIS_URL)
+  const keyPrefix = testPrefix(t)
+  return { store: new RedisJobStore({ connection, keyPrefix, retentionMs: RETENTION }), redis: connection.client, keyPrefix }
 }
 
-jobStoreContract('RedisJobStore', async (t) => new RedisJobStore({ ...testRedis(t), retentionMs: RETENTION }), { skip: NEEDS_REDIS })
+jobStoreContract('RedisJobStore', async (t) => (await redisStore(t)).store, { skip: NEEDS_REDIS })
 
 t.test('MemoryJobStore: a finished job and its records are gone EXPORT_RETENTION_SECONDS after it ended', async (t) => {
   let now = T0
@@ -199,19 +199,18 @@ t.test('MemoryJobStore: a finished job and its records are gone EXPORT_RETENTION
 })
 
 t.test('RedisJobStore: a finished job and its records expire EXPORT_RETENTION_SECONDS after it ended; an unfinished one never does', { skip: NEEDS_REDIS }, async (t) => {
-  const redis = testRedis(t)
-  const store = new RedisJobStore({ ...redis, retentionMs: RETENTION })
+  const { store, redis, keyPrefix } = await redisStore(t)
   await store.create(newJob('a'))
   await store.create(newJob('b'))
   await store.claim('a', lease('r1', T0))
   await store.commit('a', lease('r1', T0), { accounts: accounts(0, 10), cursor: 1, last: true })
   for (const key of ['job:a', 'job:a:records']) {
-    const ttl = await redis.redis.pttl(`${redis.prefix}export:${key}`)
+    const ttl = await redis.pttl(`${keyPrefix}export:${key}`)
     t.ok(ttl > RETENTION - 60_000 && ttl <= RETENTION, `${key} expires in the retention time`)
   }
-  t.equal(await redis.redis.exists(`${redis.prefix}export:job:a:seen`), 0, 'the usernames seen are dropped once done')
-  t.equal(await redis.redis.pttl(`${redis.prefix}export:job:b`), -1)
-  await redis.redis.del(`${redis.prefix}export:job:a`)
+  t.equal(await redis.exists(`${keyPrefix}export:job:a:seen`), 0, 'the usernames seen are dropped once done')
+  t.equal(await redis.pttl(`${keyPrefix}export:job:b`), -1)
+  await redis.del(`${keyPrefix}export:job:a`)
   t.same((await store.list()).map((job) => job.id), ['b'], 'an expired job leaves the list')
-  t.equal(await redis.redis.zscore(`${redis.prefix}export:all`, 'a'), null, 'and its id the index')
+  t.equal(await redis.zscore(`${keyPrefix}export:all`, 'a'), null, 'and its id the index')
 })

@@ -4,7 +4,7 @@ import { EXPORT_LINE_EXAMPLES, ExportLine, ExportQuerystring } from '../schemas/
 import { FollowersParams } from '../schemas/followers.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
 import { ALL_PROBLEMS, problemResponses } from '../schemas/problem.js'
-import type { Relation } from '../services/pages.js'
+import type { Relation } from '../schemas/export-jobs.js'
 
 export const NDJSON = 'application/x-ndjson'
 

@@ -1,3 +1,5 @@
+import type { Relation } from '../schemas/export-jobs.js'
+import type { Account } from '../schemas/followers.js'
 import type { FollowersData, FollowingData } from '../upstream/wire.js'
 
 /**
@@ -18,9 +20,7 @@ const MANY_USER = /^many(\d{1,8})$/
 const ADJECTIVES = ['amber', 'brisk', 'calm', 'dusty', 'eager', 'fuzzy', 'gentle', 'hazel', 'ivory', 'jolly', 'keen', 'lucky']
 const NOUNS = ['otter', 'falcon', 'maple', 'comet', 'harbor', 'pixel', 'meadow', 'lantern', 'river', 'summit', 'willow', 'ember']
 
-export interface SandboxAccount {
-  username: string
-  display_name: string
+export interface SandboxAccount extends Account {
   /** Unix seconds; strictly decreasing along a list. */
   followed_at: number
 }
@@ -33,8 +33,6 @@ interface AccountList {
   /** The index of the first account who followed on or before `cursor`; `length` when there is none. */
   firstOnOrBefore(cursor: number): number
 }
-
-export type Relation = 'followers' | 'following'
 
 /** FNV-1a: a stable seed per username. */
 export function seedOf(text: string): number {

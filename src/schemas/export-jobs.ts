@@ -3,8 +3,8 @@ import { USERNAME_PATTERN } from './followers.js'
 import { named, ref } from './named.js'
 import { AccountLimit } from './query.js'
 
-export const ExportRelation = Type.Enum(['followers', 'following'] as const, { description: 'Whose list: the accounts following the user, or those it follows.' })
-export type ExportRelation = Static<typeof ExportRelation>
+export const Relation = Type.Enum(['followers', 'following'] as const, { description: 'Whose list: the accounts following the user, or those it follows.' })
+export type Relation = Static<typeof Relation>
 
 export const EXPORT_STATES = ['queued', 'running', 'paused', 'done', 'failed', 'cancelled'] as const
 export const ExportState = Type.Enum(EXPORT_STATES, {
@@ -19,7 +19,7 @@ export const ExportRequest = named(
   Type.Object(
     {
       username: Type.String({ pattern: USERNAME_PATTERN, description: 'TikTok username; case-insensitive.', examples: ['tiktok'] }),
-      relation: ExportRelation,
+      relation: Relation,
       max_records: Type.Optional(AccountLimit('Stop after this many accounts (all of them when omitted).'))
     },
     { additionalProperties: false, examples: [{ username: 'tiktok', relation: 'followers', max_records: 5000 }] }
@@ -39,7 +39,7 @@ export const ExportJob = named(
       id: Type.String(),
       owner: Type.String({ description: 'The consumer who created the job.' }),
       username: Type.String({ description: 'Lower-cased.' }),
-      relation: ExportRelation,
+      relation: Relation,
       max_records: Type.Union([Type.Integer(), Type.Null()]),
       state: ExportState,
       records: Type.Integer({ description: 'Accounts fetched so far, each once.' }),

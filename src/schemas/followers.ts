@@ -25,6 +25,8 @@ export const Follower = named(
     display_name: Type.String({ examples: ['Jane Doe'] })
   })
 )
+/** An account of either list, as pages, exports and job records hold it. */
+export type Account = Static<typeof Follower>
 
 export const FollowersPage = named(
   'FollowersPage',

@@ -1,20 +1,25 @@
 import { Type, type Static } from 'typebox'
 import { named } from './named.js'
 
+/** Query User Info's fields, each passed on as TikTok gives it: the gateway asks for every one. */
+export const PROFILE_FIELDS = {
+  display_name: Type.String(),
+  bio_description: Type.String(),
+  avatar_url: Type.String(),
+  is_verified: Type.Boolean(),
+  follower_count: Type.Integer(),
+  following_count: Type.Integer(),
+  likes_count: Type.Integer(),
+  video_count: Type.Integer(),
+  bio_url: Type.String()
+}
+
 export const UserProfile = named(
   'UserProfile',
   Type.Object(
     {
       username: Type.String({ description: 'Lower-cased.' }),
-      display_name: Type.String(),
-      bio_description: Type.String(),
-      avatar_url: Type.String(),
-      is_verified: Type.Boolean(),
-      follower_count: Type.Integer(),
-      following_count: Type.Integer(),
-      likes_count: Type.Integer(),
-      video_count: Type.Integer(),
-      bio_url: Type.String()
+      ...PROFILE_FIELDS
     },
     {
       examples: [

@@ -4,7 +4,8 @@ import { traitsOf } from '../errors.js'
 import type { ExportEnd, ExportReason } from '../schemas/export.js'
 import type { CacheOutcome } from '../stores/page-store.js'
 import { ListWalk } from './list-walk.js'
-import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages, type Relation } from './pages.js'
+import type { Relation } from '../schemas/export-jobs.js'
+import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages } from './pages.js'
 
 export interface PageRequest {
   maxCount: number

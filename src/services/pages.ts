@@ -4,6 +4,8 @@ import type { Clock } from '../clock.js'
 import { failure, isGatewayError, traitsOf } from '../errors.js'
 import type { FollowersPage } from '../schemas/followers.js'
 import type { FollowingPage } from '../schemas/following.js'
+import type { Relation } from '../schemas/export-jobs.js'
+import type { Account } from '../schemas/followers.js'
 import type { UserProfile } from '../schemas/profile.js'
 import type { CacheOutcome, PageFetch, PageStore, StoredPage } from '../stores/page-store.js'
 import type { CallContext, ResearchApi } from '../upstream/research-api.js'
@@ -31,14 +33,6 @@ export interface PageOptions {
    * bounded by it: each keeps its own upstream timeout, and a long healthy export goes on.
    */
   deadline?: boolean
-}
-
-/** The lists a user has: whose followers, and whom they follow. */
-export type Relation = 'followers' | 'following'
-
-export interface Account {
-  username: string
-  display_name: string
 }
 
 /** One page of a list, as the exports read it. */

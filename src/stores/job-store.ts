@@ -1,4 +1,5 @@
-import type { ExportRelation, ExportState } from '../schemas/export-jobs.js'
+import type { ExportState, Relation } from '../schemas/export-jobs.js'
+import type { Account } from '../schemas/followers.js'
 
 /** An export job as stored; times are epoch milliseconds of the app's clock. */
 export interface StoredJob {
@@ -6,7 +7,7 @@ export interface StoredJob {
   owner: string
   /** Lower-cased. */
   username: string
-  relation: ExportRelation
+  relation: Relation
   maxRecords?: number
   state: ExportState
   records: number
@@ -30,14 +31,8 @@ export interface Lease {
   until: number
 }
 
-/** One account of an export, as a record line holds it. */
-export interface ExportAccount {
-  username: string
-  display_name: string
-}
-
 export interface PageCommit {
-  accounts: readonly ExportAccount[]
+  accounts: readonly Account[]
   /** Where the next page starts. */
   cursor: number
   /** TikTok said there is no next page. */

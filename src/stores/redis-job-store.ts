@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { EXPORT_STATES, type ExportRelation, type ExportState } from '../schemas/export-jobs.js'
+import { EXPORT_STATES, type Relation, type ExportState } from '../schemas/export-jobs.js'
 import type { JobStore, Lease, NewJob, PageCommit, Setback, StoredJob } from './job-store.js'
 import { defineScripts, type ScriptName } from './lua.js'
 import { sharedStateFailure, type RedisConnection } from './redis.js'
@@ -198,7 +198,7 @@ function toJob(fields: Record<string, string>): StoredJob {
     id: text('id'),
     owner: text('owner'),
     username: text('username'),
-    relation: fields.relation as ExportRelation,
+    relation: fields.relation as Relation,
     maxRecords: optionalNumber(fields.max),
     state: fields.state as ExportState,
     records: Number(fields.records),

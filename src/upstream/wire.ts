@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox'
 import Compile from 'typebox/compile'
+import { PROFILE_FIELDS } from '../schemas/profile.js'
 import { MAX_CURSOR } from '../schemas/query.js'
 
 /**
@@ -47,29 +48,9 @@ const FollowingData = Type.Object({
 export type FollowingData = Static<typeof FollowingData>
 
 /** Query User Info's fields; the gateway asks for all of them. */
-export const USER_INFO_FIELDS = [
-  'display_name',
-  'bio_description',
-  'avatar_url',
-  'is_verified',
-  'follower_count',
-  'following_count',
-  'likes_count',
-  'video_count',
-  'bio_url'
-] as const
+export const USER_INFO_FIELDS = Object.keys(PROFILE_FIELDS) as Array<keyof typeof PROFILE_FIELDS>
 
-const UserInfoData = Type.Object({
-  display_name: Type.String(),
-  bio_description: Type.String(),
-  avatar_url: Type.String(),
-  is_verified: Type.Boolean(),
-  follower_count: Type.Integer(),
-  following_count: Type.Integer(),
-  likes_count: Type.Integer(),
-  video_count: Type.Integer(),
-  bio_url: Type.String()
-})
+const UserInfoData = Type.Object(PROFILE_FIELDS)
 export type UserInfoData = Static<typeof UserInfoData>
 
 /** Query User Followers and Query User Following take the same body. */

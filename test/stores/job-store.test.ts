@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import type { ExportAccount, JobStore, Lease, NewJob } from '../../src/stores/job-store.js'
+import type { Account } from '../../src/schemas/followers.js'
+import type { JobStore, Lease, NewJob } from '../../src/stores/job-store.js'
 import { MemoryJobStore } from '../../src/stores/memory-job-store.js'
 import { RedisJobStore } from '../../src/stores/redis-job-store.js'
 import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
@@ -12,7 +13,7 @@ const T0 = Date.parse('2020-02-28T12:00:00Z')
 /** A store on a clock the test moves; undefined when the implementation cannot run here. */
 type StoreFactory = (t: Test, now: () => number) => Promise<JobStore>
 
-const accounts = (from: number, count: number): ExportAccount[] =>
+const accounts = (from: number, count: number): Account[] =>
   Array.from({ length: count }, (_, i) => ({ username: `user${from + i}`, display_name: `User ${from + i}` }))
 
 const lease = (holder: string, now: number, seconds = 60): Lease => ({ holder, now, until: now + seconds * 1000 })

@@ -5,9 +5,8 @@ import { ExportJobs } from '../../src/services/export-jobs.js'
 import type { AccountPage } from '../../src/services/pages.js'
 import { RedisJobStore } from '../../src/stores/redis-job-store.js'
 import { buildGateway, GATEWAY_API_KEYS, KEYS } from '../helpers/gateway.js'
-import { NEEDS_REDIS_SERVER, next, ownRedis, type OwnRedis } from '../helpers/redis.js'
+import { connect, NEEDS_REDIS_SERVER, next, ownRedis, type OwnRedis } from '../helpers/redis.js'
 import { readingClock } from '../helpers/clock.js'
-import { connect } from '../stores/redis-connection.js'
 
 const NOW = Date.parse('2027-03-14T18:00:00Z')
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }

@@ -4,6 +4,8 @@ import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 import { Redis } from 'ioredis'
+import pino from 'pino'
+import { RedisConnection } from '../../src/stores/redis.js'
 
 /** The Redis the tests share: 127.0.0.1:6379 (CI starts one), or TEST_REDIS_URL. */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -108,4 +110,12 @@ export async function ownRedis(t: Test, args: string[] = []): Promise<OwnRedis> 
 /** The next `event` of a client; unlike events.once, the errors a reconnecting client emits do not reject it. */
 export function next(emitter: { once(event: string, listener: () => void): unknown }, event: string): Promise<void> {
   return new Promise((resolve) => emitter.once(event, () => resolve()))
+}
+
+/** A connected RedisConnection, closed when the test ends. */
+export async function connect(t: Test, url: string, role = 'state'): Promise<RedisConnection> {
+  const connection = new RedisConnection({ url, role, connectTimeoutMs: 1000, commandTimeoutMs: 1000, logger: pino({ level: 'silent' }) })
+  t.teardown(() => connection.close())
+  await connection.ready(2000)
+  return connection
 }

@@ -7,9 +7,8 @@ import { followersPage, sandboxFollowers } from '../../src/sandbox/followers.js'
 import { startSandbox, type Faults } from '../../src/sandbox/sandbox.js'
 import { RedisJobStore } from '../../src/stores/redis-job-store.js'
 import { buildGateway, GATEWAY_API_KEYS, KEYS } from '../helpers/gateway.js'
-import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { connect, NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
 import { readingClock } from '../helpers/clock.js'
-import { connect } from '../stores/redis-connection.js'
 
 const ALICE = { authorization: `Bearer ${KEYS.alice}` }
 /** Sandbox users with 259, 238, 239 and 244 followers: 3 pages of 100 each. */

@@ -1,8 +1,7 @@
 import t, { type Test } from 'tap'
 import { Quota } from '../../src/services/quota.js'
 import { RedisCounterStore } from '../../src/stores/redis-counter-store.js'
-import { NEEDS_REDIS_SERVER, next, ownRedis } from '../helpers/redis.js'
-import { connect } from '../stores/redis-connection.js'
+import { connect, NEEDS_REDIS_SERVER, next, ownRedis } from '../helpers/redis.js'
 
 const NOW = Date.parse('2020-02-28T12:00:00Z')
 const now = () => NOW

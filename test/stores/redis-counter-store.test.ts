@@ -3,8 +3,7 @@ import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { RedisConnection } from '../../src/stores/redis.js'
 import { RedisCounterStore } from '../../src/stores/redis-counter-store.js'
-import { NEEDS_REDIS_SERVER, next, ownRedis } from '../helpers/redis.js'
-import { connect } from './redis-connection.js'
+import { connect, NEEDS_REDIS_SERVER, next, ownRedis } from '../helpers/redis.js'
 
 const NOW = Date.parse('2020-02-28T12:00:00Z')
 const TOMORROW = Date.parse('2020-02-29T00:00:00Z')

@@ -3,9 +3,8 @@ import { Redis } from 'ioredis'
 import { failure } from '../../src/errors.js'
 import type { StoredPage } from '../../src/stores/page-store.js'
 import { RedisPageStore, type RedisPageStoreOptions } from '../../src/stores/redis-page-store.js'
-import { NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, next, ownRedis, testPrefix } from '../helpers/redis.js'
-import { STALE_MS, storedPage, T0, TTL_MS } from './page-store-contract.js'
-import { connect } from './redis-connection.js'
+import { connect, NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, next, ownRedis, testPrefix } from '../helpers/redis.js'
+import { STALE_MS, storedPage, T0, TTL_MS } from '../contracts/page-store.js'
 import { manualClock, readingClock } from '../helpers/clock.js'
 
 /** Two replicas' stores on one Redis and one clock. */

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import { loadConfig } from '../../src/config.js'
 import { openStores } from '../../src/stores/open-stores.js'
 import { NEEDS_REDIS_SERVER, next, ownRedis } from '../helpers/redis.js'
-import { storedPage, T0 } from './page-store-contract.js'
+import { storedPage, T0 } from '../contracts/page-store.js'
 import { readingClock } from '../helpers/clock.js'
 
 const DEADLINE_MS = 5000

@@ -1,24 +1,15 @@
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import pino from 'pino'
-import { MemoryRateLimiter, windowOf, type RateDecision } from '../../src/stores/rate-limiter.js'
+import { windowOf, type RateDecision } from '../../src/stores/rate-limiter.js'
 import { RedisConnection } from '../../src/stores/redis.js'
 import { RedisRateLimiter } from '../../src/stores/redis-rate-limiter.js'
-import { NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, ownRedis, testPrefix } from '../helpers/redis.js'
-import { MINUTE, rateLimiterContract, request } from './rate-limiter-contract.js'
-import { connect } from './redis-connection.js'
+import { connect, NEEDS_REDIS, NEEDS_REDIS_SERVER, TEST_REDIS_URL, ownRedis, testPrefix } from '../helpers/redis.js'
+import { MINUTE, request } from '../contracts/rate-limiter.js'
 
 const admitted = (decisions: RateDecision[]) => decisions.filter(({ allowed }) => allowed).length
 /** The replica of the i-th request: requests alternate between the two. */
 const replicaOf = <T>([a, b]: [T, T], i: number): T => (i % 2 === 0 ? a : b)
-
-t.test('MemoryRateLimiter', async (t) => {
-  rateLimiterContract(t, async (_t, limit, now) => new MemoryRateLimiter(limit, now))
-})
-
-t.test('RedisRateLimiter', { skip: NEEDS_REDIS }, async (t) => {
-  rateLimiterContract(t, async (t, limit, now) => new RedisRateLimiter({ connection: await connect(t, TEST_REDIS_URL), keyPrefix: testPrefix(t), limit, now }))
-})
 
 /** Two replicas' limiters on the shared Redis, each on a connection of its own, sharing one key prefix. */
 async function twoReplicas(t: Test, limit: number, now: () => number): Promise<[RedisRateLimiter, RedisRateLimiter]> {

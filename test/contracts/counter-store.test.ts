@@ -1,9 +1,8 @@
 import t from 'tap'
 import { MemoryCounterStore } from '../../src/stores/memory-counter-store.js'
 import { RedisCounterStore } from '../../src/stores/redis-counter-store.js'
-import { counterStoreContract } from './counter-store-contract.js'
-import { connect } from './redis-connection.js'
-import { NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { connect, NEEDS_REDIS, TEST_REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { counterStoreContract } from './counter-store.js'
 
 t.test('MemoryCounterStore', async (t) => {
   counterStoreContract(t, async (_t, now) => new MemoryCounterStore(now))

@@ -93,10 +93,11 @@ t.test('each problem status shows one example per problem type it can carry, as 
   for (const kind of Object.values(problemKinds)) t.match(committed.info.description, kind.type, `the description lists ${kind.type}`)
 })
 
-t.test('the exports are documented as NDJSON: each line an account or the end line, with an example of each', async (t) => {
+t.test('the exports are documented as NDJSON (each line an account or the end line, with an example of each) and as CSV', async (t) => {
   for (const relation of ['followers', 'following']) {
     const ok = committed.paths[`/v1/users/{username}/${relation}/export`].get.responses['200']
-    t.same(Object.keys(ok.content), ['application/x-ndjson'])
+    t.same(Object.keys(ok.content), ['application/x-ndjson', 'text/csv'])
+    t.match(ok.content['text/csv'], { schema: { type: 'string' }, example: /^username,display_name\r\n/ })
     const media = ok.content['application/x-ndjson']
     t.same(media.schema.anyOf, [{ $ref: '#/components/schemas/Follower' }, { $ref: '#/components/schemas/ExportEnd' }])
     t.same(Object.keys(media.examples), ['account', 'end', 'complete'])

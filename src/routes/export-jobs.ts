@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import type { FailureKind } from '../errors.js'
+import { CSV_RECORDS, RecordsQuerystring } from '../schemas/export.js'
 import { ExportJob, ExportJobList, ExportJobParams, ExportRequest } from '../schemas/export-jobs.js'
 import { Follower } from '../schemas/followers.js'
 import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from '../schemas/headers.js'
@@ -10,7 +11,9 @@ import { ref } from '../schemas/named.js'
 import { BODY_PROBLEMS, problemResponses } from '../schemas/problem.js'
 import { NoQuery } from '../schemas/query.js'
 import type { Viewer } from '../services/export-jobs.js'
+import { recordText } from '../services/record-format.js'
 import type { StoredJob } from '../stores/job-store.js'
+import { formatOf, sendRecords } from './record-format.js'
 
 const HEADERS = { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS }
 const COMMON_PROBLEMS: FailureKind[] = ['GW_UNAUTHORIZED', 'GW_CONSUMER_RATE_LIMITED', 'GW_OVERLOADED', 'GW_SHARED_STATE_UNAVAILABLE']
@@ -96,28 +99,28 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         operationId: 'getExportJobRecords',
         tags: ['exports'],
-        summary: 'The accounts an export job has fetched so far, as NDJSON',
+        summary: 'The accounts an export job has fetched so far, as NDJSON or CSV',
         description:
           'One line per account, `{"username","display_name"}` (the record lines of the streaming export), each account ' +
           'once, in the order TikTok returned them (newest first), streamed from storage; also while the job runs or is ' +
-          'paused. Records are kept `EXPORT_RETENTION_SECONDS` after the job ends.',
+          'paused. Records are kept `EXPORT_RETENTION_SECONDS` after the job ends. `format=csv` (or `Accept: text/csv`) ' +
+          "sends CSV rows instead; the job's state says whether they are the whole list.",
         params: ExportJobParams,
-        querystring: NoQuery,
+        querystring: RecordsQuerystring,
         response: {
           200: {
             description: 'The records, one JSON object per line',
             headers: HEADERS,
-            content: { 'application/x-ndjson': { schema: ref(Follower) } }
+            content: { 'application/x-ndjson': { schema: ref(Follower) }, ...CSV_RECORDS }
           },
           ...jobProblems(`/v1/exports/${EXAMPLE_ID}/records`)
         }
       }
     },
     async (request, reply) => {
-      const batches = await app.exportJobs.records(request.params.id, viewer(request))
-      // The schema documents one line; the body is a stream of them, which Fastify sends unserialised.
-      const lines = Readable.from(ndjson(batches)) as unknown as Static<typeof Follower>
-      return reply.type('application/x-ndjson').header('cache-control', 'no-store').send(lines)
+      const format = formatOf(request, request.query.format)
+      const { job, batches } = await app.exportJobs.records(request.params.id, viewer(request))
+      return sendRecords(reply, format, `${job.username}-${job.relation}`, Readable.from(recordText(batches, format)))
     }
   )
 
@@ -142,10 +145,6 @@ const exportJobsRoutes: FastifyPluginAsyncTypebox = async (app) => {
 }
 
 const viewer = (request: FastifyRequest): Viewer => ({ consumer: request.consumer, admin: request.consumerIsAdmin })
-
-async function* ndjson(batches: AsyncIterable<string[]>): AsyncIterable<string> {
-  for await (const lines of batches) yield lines.join('\n') + '\n'
-}
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString())
 

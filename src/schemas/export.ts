@@ -3,7 +3,30 @@ import { Follower } from './followers.js'
 import { named, ref } from './named.js'
 import { AccountLimit, Cursor, QueryString } from './query.js'
 
+/** How account records are written: NDJSON lines, or CSV rows. */
+export const RECORD_FORMATS = ['ndjson', 'csv'] as const
+export type RecordFormat = (typeof RECORD_FORMATS)[number]
+
+const Format = Type.Optional(
+  Type.Enum(RECORD_FORMATS, { description: '`csv` for CSV rows, as `Accept: text/csv` asks; NDJSON by default (and with `Accept: application/x-ndjson`).' })
+)
+
+/** The CSV of account records, as documented beside the NDJSON. */
+export const CSV_RECORDS = {
+  'text/csv': {
+    schema: Type.String({
+      description:
+        'A header row `username,display_name`, then one row per account; RFC 4180 (CRLF, fields with a quote, comma or line ' +
+        'break quoted), UTF-8 without a byte order mark. Sent as an attachment, so that a browser saves it as a file.'
+    }),
+    example: 'username,display_name\r\njane.doe,Jane Doe\r\nbob,"Bob, the ""builder"""\r\n'
+  }
+}
+
+export const RecordsQuerystring = QueryString({ format: Format })
+
 export const ExportQuerystring = QueryString({
+  format: Format,
   cursor: Type.Optional({
     ...Cursor('accounts that followed'),
     description: 'Resume an export: the `resume_cursor` of its end line. Omit to start from the newest account.'

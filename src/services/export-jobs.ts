@@ -91,9 +91,10 @@ export class ExportJobs {
     return job
   }
 
-  async records(id: string, viewer: Viewer): Promise<AsyncIterable<string[]>> {
-    await this.get(id, viewer)
-    return this.#options.store.records(id)
+  /** One of the viewer's jobs and its records, in batches of lines read while the caller takes them. */
+  async records(id: string, viewer: Viewer): Promise<{ job: StoredJob; batches: AsyncIterable<string[]> }> {
+    const job = await this.get(id, viewer)
+    return { job, batches: this.#options.store.records(id) }
   }
 
   /** Re-checks every job at once (see `recheck`), then sweeps every `sweepMs`. */

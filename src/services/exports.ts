@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import { traitsOf } from '../errors.js'
-import type { ExportEnd, ExportReason } from '../schemas/export.js'
+import type { ExportEnd, ExportReason, RecordFormat } from '../schemas/export.js'
 import type { CacheOutcome } from '../stores/page-store.js'
-import { ListWalk } from './list-walk.js'
 import type { Relation } from '../schemas/export-jobs.js'
+import { ListWalk } from './list-walk.js'
+import { HEADER, recordLine } from './record-format.js'
 import { EXPORT_PAGE_SIZE, type AccountPage, type Caller, type Pages } from './pages.js'
 
 export interface PageRequest {
@@ -25,6 +26,12 @@ export interface ExportQuery {
   cursor?: number
   /** At most this many accounts. */
   limit?: number
+  format: RecordFormat
+}
+
+/** An export as it streams; `end` is its end state once the last record is out (a CSV's trailers carry it). */
+export interface ExportReadable extends Readable {
+  readonly end: ExportEnd | undefined
 }
 
 /**
@@ -34,7 +41,7 @@ export interface ExportQuery {
 export class Exports {
   readonly #pages: Pages
   readonly #onPage: (outcome: CacheOutcome) => void
-  readonly #streaming = new Set<Readable>()
+  readonly #streaming = new Set<ExportReadable>()
 
   /** `onPage` is told how each page was served (for the cache metrics). */
   constructor(pages: Pages, onPage: (outcome: CacheOutcome) => void) {
@@ -43,7 +50,7 @@ export class Exports {
   }
 
   /** Resolves once the first page is read (or rejects with its failure): see openExport. */
-  async open(relation: Relation, username: string, query: ExportQuery, caller: Caller): Promise<Readable> {
+  async open(relation: Relation, username: string, query: ExportQuery, caller: Caller): Promise<ExportReadable> {
     const readPage: ReadPage = async ({ maxCount, cursor }, first) => {
       const page = await this.#pages.accounts(relation, { username, maxCount, cursor }, caller, { deadline: first })
       this.#onPage(page.outcome)
@@ -66,22 +73,26 @@ export class Exports {
 }
 
 /**
- * Opens an export of a whole list as NDJSON: one line per account, newest first, then an end line.
+ * Opens an export of a whole list: one line per account, newest first, then (in NDJSON) an end line.
  * The first page is read before this resolves, so that an unknown user, a private one or a spent
  * budget is the caller's ordinary error rather than a 200 that says nothing. The rest is read one
  * page at a time, only as the consumer takes what was read.
  */
-export async function openExport(readPage: ReadPage, query: ExportQuery, log: FastifyBaseLogger): Promise<Readable> {
+export async function openExport(readPage: ReadPage, query: ExportQuery, log: FastifyBaseLogger): Promise<ExportReadable> {
   const request = { maxCount: pageSize(query.limit), cursor: query.cursor }
   const first = await readPage(request, true)
-  return new ExportStream(readPage, query.limit, request, first, log)
+  return new ExportStream(readPage, query, request, first, log)
 }
 
 const pageSize = (wanted: number | undefined): number => Math.min(EXPORT_PAGE_SIZE, wanted ?? EXPORT_PAGE_SIZE)
 
-class ExportStream extends Readable {
+class ExportStream extends Readable implements ExportReadable {
   readonly #readPage: ReadPage
   readonly #limit: number | undefined
+  readonly #format: RecordFormat
+  /** Written before the first record: the CSV header row. */
+  #header: string
+  #end: ExportEnd | undefined
   readonly #log: FastifyBaseLogger
   /** The request of the page being read, or of the page just sent while nothing is read. */
   #request: PageRequest
@@ -95,14 +106,20 @@ class ExportStream extends Readable {
   #reading: Promise<void> | undefined
   readonly #walk = new ListWalk()
 
-  constructor(readPage: ReadPage, limit: number | undefined, request: PageRequest, first: AccountPage, log: FastifyBaseLogger) {
+  constructor(readPage: ReadPage, { limit, format }: ExportQuery, request: PageRequest, first: AccountPage, log: FastifyBaseLogger) {
     // A buffer of nothing: the next page is read only once the consumer took the last one.
     super({ highWaterMark: 0 })
     this.#readPage = readPage
     this.#limit = limit
+    this.#format = format
+    this.#header = HEADER[format]
     this.#request = request
     this.#firstPage = first
     this.#log = log
+  }
+
+  get end(): ExportEnd | undefined {
+    return this.#end
   }
 
   // Readable calls this again only after a push; a step that pushes at once may still be settling then.
@@ -144,7 +161,7 @@ class ExportStream extends Readable {
       const sent = fresh.slice(0, wanted)
       this.#records += sent.length
       this.#previous = new Set(page.accounts.map((account) => account.username))
-      const lines = sent.map(({ username, display_name }) => JSON.stringify({ username, display_name }) + '\n').join('')
+      const lines = sent.map((account) => recordLine(this.#format, account)).join('')
 
       if (sent.length < fresh.length) {
         // TikTok repeated fewer accounts than the last boundary did, so this page holds more than
@@ -169,15 +186,21 @@ class ExportStream extends Readable {
       this.#request = { maxCount: pageSize(this.#limit === undefined ? undefined : this.#limit - this.#records + this.#overlap), cursor: page.cursor }
       // A page of nothing new gives the reader nothing to take, so nothing would ask for the next page: read it now.
       if (lines !== '') {
-        this.push(lines)
+        this.#push(lines)
         return
       }
     }
   }
 
   #finish(lines: string, complete: boolean, reason: ExportReason, resumeCursor: number | null): void {
-    const end: ExportEnd = { export: { complete, reason, records: this.#records, pages: this.#pages, resume_cursor: resumeCursor } }
-    this.push(lines + JSON.stringify(end) + '\n')
+    this.#end = { export: { complete, reason, records: this.#records, pages: this.#pages, resume_cursor: resumeCursor } }
+    // A CSV stays data rows only: its end state goes in the trailers.
+    this.#push(this.#format === 'ndjson' ? lines + JSON.stringify(this.#end) + '\n' : lines)
     this.push(null)
+  }
+
+  #push(text: string): void {
+    this.push(this.#header + text)
+    this.#header = ''
   }
 }

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { parse as parseCsv } from 'csv-parse/sync'
 import t, { type Test } from 'tap'
 import { sandboxAccounts, sandboxFollowers } from '../../src/sandbox/followers.js'
 import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
@@ -54,6 +55,20 @@ t.test('POST /v1/exports answers 202 with Location and the queued job; the job p
   t.match(await job(created.id), { state: 'done', records: expected.length, pages: 3, error: null })
   t.same(await records(created.id), expected, 'every follower once, newest first, in the record lines of the streaming export')
   t.equal(sandbox.stats.followerCalls, 3, 'one upstream call per page of 100')
+})
+
+t.test("a job's records as CSV (format=csv or Accept: text/csv): a header row and the same accounts, named for the job", async (t) => {
+  const { app, start, records } = await gateway(t)
+  const { id } = (await start({ username: 'bravo', relation: 'followers' })).json()
+  await app.exportJobs.idle()
+  const expected = await records(id)
+  for (const request of [{ url: `/v1/exports/${id}/records?format=csv`, headers: ALICE }, { url: `/v1/exports/${id}/records`, headers: { ...ALICE, accept: 'text/csv' } }]) {
+    const res = await app.inject(request)
+    t.equal(res.headers['content-type'], 'text/csv; charset=utf-8')
+    t.equal(res.headers['content-disposition'], 'attachment; filename="bravo-followers.csv"')
+    t.ok(res.body.startsWith('username,display_name\r\n'))
+    t.same(parseCsv(res.body, { columns: true }), expected)
+  }
 })
 
 t.test('a job over the accounts a user follows pages Query User Following the same way', async (t) => {

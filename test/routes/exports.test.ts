@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getDefaultHighWaterMark, type Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
+import { parse as parseCsv } from 'csv-parse/sync'
 import t, { type Test } from 'tap'
+import { request } from 'undici'
 import { followersPage, sandboxAccounts, sandboxFollowers } from '../../src/sandbox/followers.js'
 import { MAX_CURSOR } from '../../src/schemas/query.js'
 import { GATEWAY_API_KEYS, KEYS, sandboxGateway } from '../helpers/gateway.js'
@@ -268,4 +270,46 @@ t.test('HEAD on an export spends nothing: there is no HEAD route to stream the l
     t.equal(res.headers.allow, 'GET', 'the export has GET only')
   }
   t.equal(sandbox.stats.followerCalls + sandbox.stats.followingCalls, 0)
+})
+
+t.test('format=csv, or Accept: text/csv, streams the same accounts as CSV rows, with the end state in HTTP trailers a Node client reads', async (t) => {
+  const { app, sandbox } = await sandboxGateway(t)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const ndjson = parse(t, (await app.inject('/v1/users/someone/followers/export?limit=150')).body)
+  const calls = sandbox.stats.followerCalls
+  for (const [query, headers] of [
+    ['?limit=150&format=csv', {}],
+    ['?limit=150', { accept: 'text/csv' }],
+    ['?limit=150', { accept: 'application/x-ndjson;q=0.5, text/csv' }]
+  ] as const) {
+    const res = await request(`${base}/v1/users/someone/followers/export${query}`, { headers })
+    const body = await res.body.text()
+    t.equal(res.statusCode, 200)
+    t.equal(res.headers['content-type'], 'text/csv; charset=utf-8')
+    t.equal(res.headers['content-disposition'], 'attachment; filename="someone-followers.csv"')
+    t.equal(res.headers.vary, 'accept')
+    t.same(
+      (parseCsv(body, { columns: true }) as Array<{ username: string }>).map(({ username }) => username),
+      usernames(ndjson.accounts),
+      'pure data rows: the accounts, no end line'
+    )
+    t.same(res.trailers, {
+      'x-export-complete': 'false',
+      'x-export-reason': 'limit',
+      'x-export-records': '150',
+      'x-export-resume-cursor': String(ndjson.end.resume_cursor)
+    })
+  }
+  t.equal(sandbox.stats.followerCalls, calls, 'CSV reads the pages the NDJSON export cached')
+  const whole = await request(`${base}/v1/users/someone/followers/export?format=csv`)
+  await whole.body.text()
+  t.match(whole.trailers, { 'x-export-complete': 'true', 'x-export-reason': 'done', 'x-export-resume-cursor': '' }, 'a script tells a complete file by its trailer')
+  t.equal((await app.inject({ url: '/v1/users/someone/followers/export?limit=1', headers: { accept: 'application/json' } })).headers['content-type'], NDJSON, 'NDJSON unless CSV is asked for')
+})
+
+t.test('format takes ndjson or csv only: anything else is a 400 problem', async (t) => {
+  const { app } = await sandboxGateway(t)
+  const res = await app.inject('/v1/users/someone/followers/export?format=xlsx')
+  t.equal(res.statusCode, 400)
+  t.equal(res.headers['content-type'], PROBLEM_JSON)
 })

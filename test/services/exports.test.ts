@@ -4,6 +4,7 @@ import pino from 'pino'
 import t from 'tap'
 import { failure } from '../../src/errors.js'
 import { followersPage, sandboxFollowers } from '../../src/sandbox/followers.js'
+import { parse } from 'csv-parse/sync'
 import { openExport, type PageRequest, type ReadPage } from '../../src/services/exports.js'
 
 const NOW_SECONDS = 1_767_225_600
@@ -49,7 +50,7 @@ const usernames = (username: string) => sandboxFollowers(username).map((follower
 t.test('an export streams every account once, newest first, then a complete end line', async (t) => {
   const { readPage, requests } = sandboxPages('someone')
   const expected = usernames('someone')
-  const { accounts, end } = await lines(await openExport(readPage, {}, log))
+  const { accounts, end } = await lines(await openExport(readPage, { format: 'ndjson' }, log))
   t.same(accounts, expected)
   const pages = Math.ceil(expected.length / 100)
   t.same(end, { complete: true, reason: 'done', records: expected.length, pages, resume_cursor: null })
@@ -58,7 +59,7 @@ t.test('an export streams every account once, newest first, then a complete end 
 
 t.test('accounts TikTok repeats across a page boundary are sent once', async (t) => {
   const { readPage } = sandboxPages('repeats_someone')
-  const { accounts, end } = await lines(await openExport(readPage, {}, log))
+  const { accounts, end } = await lines(await openExport(readPage, { format: 'ndjson' }, log))
   t.same(accounts, usernames('repeats_someone'))
   t.equal(end.records, accounts.length)
   t.equal(end.complete, true)
@@ -71,7 +72,7 @@ for (const username of ['someone', 'repeats_someone']) {
     let cursor: number | undefined
     for (const limit of [1, 37, 100, 101, 250]) {
       const { readPage, requests } = sandboxPages(username)
-      const { accounts, end } = await lines(await openExport(readPage, { cursor, limit }, log))
+      const { accounts, end } = await lines(await openExport(readPage, { cursor, limit, format: 'ndjson' }, log))
       t.equal(new Set(accounts).size, accounts.length, 'no account twice within a stream')
       t.ok(accounts.length <= limit, 'never more than the limit')
       // Across a resume TikTok's cursor decides: a repeats* user sends its boundary account again.
@@ -90,7 +91,7 @@ for (const username of ['someone', 'repeats_someone']) {
 
 t.test('a limit ends the stream with the last page asked at max_count = the accounts still wanted', async (t) => {
   const { readPage, requests } = sandboxPages('someone')
-  const { accounts, end } = await lines(await openExport(readPage, { limit: 130 }, log))
+  const { accounts, end } = await lines(await openExport(readPage, { limit: 130, format: 'ndjson' }, log))
   t.equal(accounts.length, 130)
   t.same(
     requests.map((request) => request.maxCount),
@@ -102,7 +103,7 @@ t.test('a limit ends the stream with the last page asked at max_count = the acco
 t.test('a spent budget mid-stream ends with reason quota and the cursor after the last page sent', async (t) => {
   for (const kind of ['GW_CONSUMER_BUDGET_EXHAUSTED', 'GW_DAILY_QUOTA_EXHAUSTED'] as const) {
     const { readPage } = sandboxPages('someone', (n) => (n === 2 ? failure(kind, 'spent') : undefined))
-    const { accounts, end } = await lines(await openExport(readPage, {}, log))
+    const { accounts, end } = await lines(await openExport(readPage, { format: 'ndjson' }, log))
     t.same(accounts, usernames('someone').slice(0, 100))
     t.same(end, { complete: false, reason: 'quota', records: 100, pages: 1, resume_cursor: followersPage('someone', 100, NOW_SECONDS).cursor })
   }
@@ -110,18 +111,18 @@ t.test('a spent budget mid-stream ends with reason quota and the cursor after th
 
 t.test('TikTok failing mid-stream ends with reason upstream_error', async (t) => {
   const { readPage } = sandboxPages('someone', (n) => (n === 2 ? failure('GW_UPSTREAM_ERROR', 'boom') : undefined))
-  const { end } = await lines(await openExport(readPage, {}, log))
+  const { end } = await lines(await openExport(readPage, { format: 'ndjson' }, log))
   t.match(end, { complete: false, reason: 'upstream_error', records: 100, pages: 1, resume_cursor: Number })
 })
 
 t.test('a first page that fails rejects the open: no stream, the caller answers a problem', async (t) => {
   const { readPage } = sandboxPages('someone', () => failure('GW_USER_NOT_FOUND', 'no such user'))
-  await t.rejects(openExport(readPage, {}, log), { code: 'GW_USER_NOT_FOUND' })
+  await t.rejects(openExport(readPage, { format: 'ndjson' }, log), { code: 'GW_USER_NOT_FOUND' })
 })
 
 t.test('backpressure: the next page is read only once the reader took the page before', async (t) => {
   const { readPage, requests } = sandboxPages('many5000')
-  const stream = await openExport(readPage, {}, log)
+  const stream = await openExport(readPage, { format: 'ndjson' }, log)
   t.equal(requests.length, 1, 'opening reads the first page only')
   for (let taken = 1; taken <= 5; taken++) {
     const chunk = await take(stream)
@@ -140,7 +141,7 @@ t.test('destroying the stream while a page is being read waits for it and reads 
     if (!first) await new Promise<void>((resolve) => (release = resolve))
     return sandboxRead(request, first)
   }
-  const stream = await openExport(readPage, {}, log)
+  const stream = await openExport(readPage, { format: 'ndjson' }, log)
   await take(stream)
   if (release === undefined) stream.read()
   t.equal(requests.length, 1, 'the second page is being read')
@@ -158,7 +159,7 @@ t.test('a list that keeps answering pages without a new account ends the export 
     reads++
     return { accounts: [{ username: 'same', display_name: 'Same' }], cursor: 5, hasMore: true, outcome: 'hit' }
   }
-  const { accounts, end } = await lines(await openExport(readPage, {}, log))
+  const { accounts, end } = await lines(await openExport(readPage, { format: 'ndjson' }, log))
   t.same(accounts, ['same'], 'the one account, once')
   t.match(end, { complete: false, reason: 'upstream_error', resume_cursor: 5 })
   t.equal(reads, 4, 'the first page, then three that added nothing')
@@ -170,7 +171,36 @@ t.test('one page of nothing new between pages of new accounts does not end an ex
     const index = cursor === undefined ? 0 : 3 - cursor
     return { accounts: (pages[index] ?? []).map((username) => ({ username, display_name: username })), cursor: 2 - index, hasMore: index < 2, outcome: 'miss' }
   }
-  const { accounts, end } = await lines(await openExport(readPage, {}, log))
+  const { accounts, end } = await lines(await openExport(readPage, { format: 'ndjson' }, log))
   t.same(accounts, ['a', 'b', 'c'])
   t.match(end, { complete: true, reason: 'done' })
+})
+
+t.test('a CSV export is a header row and one RFC 4180 row per account, the same accounts as NDJSON; its end state is on the stream, not in the rows', async (t) => {
+  const ndjson = await lines(await openExport(sandboxPages('someone').readPage, { limit: 150, format: 'ndjson' }, log))
+  const stream = await openExport(sandboxPages('someone').readPage, { limit: 150, format: 'csv' }, log)
+  let text = ''
+  for await (const chunk of stream) text += chunk
+  const rows: Array<{ username: string }> = parse(text, { columns: true })
+  t.ok(text.startsWith('username,display_name\r\n'))
+  t.same(
+    rows.map((row) => row.username),
+    ndjson.accounts
+  )
+  t.same(stream.end?.export, ndjson.end)
+})
+
+t.test('CSV fields with a quote, a comma or a line break are quoted and round-trip through a CSV parser', async (t) => {
+  const awkward = [
+    { username: 'plain', display_name: 'Jane Doe' },
+    { username: 'comma', display_name: 'Doe, Jane' },
+    { username: 'quote', display_name: 'The "Real" Jane' },
+    { username: 'lines', display_name: 'two\r\nlines\nand\rmore' },
+    { username: 'script', display_name: 'naïve ✓ 😀 =1+1' }
+  ]
+  const readPage: ReadPage = async () => ({ accounts: awkward, cursor: 1, hasMore: false, outcome: 'miss' })
+  let text = ''
+  for await (const chunk of await openExport(readPage, { format: 'csv' }, log)) text += chunk
+  t.match(text, /\r\ncomma,"Doe, Jane"\r\nquote,"The ""Real"" Jane"\r\n/)
+  t.same(parse(text, { columns: true }), awkward)
 })

@@ -289,7 +289,7 @@ t.test('format=csv, or Accept: text/csv, streams the same accounts as CSV rows, 
     t.equal(res.headers['content-disposition'], 'attachment; filename="someone-followers.csv"')
     t.equal(res.headers.vary, 'accept')
     t.same(
-      (parseCsv(body, { columns: true }) as Array<{ username: string }>).map(({ username }) => username),
+      parseCsv<{ username: string }>(body, { columns: true }).map(({ username }) => username),
       usernames(ndjson.accounts),
       'pure data rows: the accounts, no end line'
     )

@@ -60,7 +60,7 @@ base_size="$(podman image inspect --format '{{.Size}}' "$BASE_IMAGE")"
 echo "built in $((build_ms / 1000)).$(((build_ms % 1000) / 100)) s"
 
 [[ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" == node ]] || fail "the image's USER is not node"
-podman image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE" | grep -q healthz ||
+[[ "$(podman image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE")" == *healthz* ]] ||
   fail "the image has no HEALTHCHECK on /healthz (built without --format docker?)"
 
 free_port() {
@@ -128,9 +128,11 @@ c1="gw-container-test-$$-memory"
 start "$c1"
 echo "ok - $c1 answers /healthz on 127.0.0.1:$port"
 check_page "$c1"
-# The log reaches podman a moment after the line is written (the gateway batches its log writes).
-for _ in $(seq 50); do podman logs "$c1" 2>&1 | grep -q 'SANDBOX MODE' && break; sleep 0.1; done
-podman logs "$c1" 2>&1 | grep -q 'SANDBOX MODE' || fail "$c1 did not log SANDBOX MODE"
+# The whole log first, then grep: `podman logs | grep -q` fails under pipefail when grep stops
+# reading before podman has written everything.
+sandbox_logged() { grep -q 'SANDBOX MODE' <<<"$(podman logs "$c1" 2>&1)"; }
+for _ in $(seq 50); do sandbox_logged && break; sleep 0.1; done
+sandbox_logged || fail "$c1 did not log SANDBOX MODE"
 echo "ok - $c1 answers from the built-in sandbox (it logged SANDBOX MODE)"
 
 uid="$(podman exec "$c1" awk '/^Uid:/ { print $2 }' /proc/1/status)"

@@ -5,7 +5,8 @@
 # serves a page, runs as uid 1000, holds no dev dependency, passes its HEALTHCHECK, exits 0 within
 # STOP_LIMIT_SECONDS of `podman stop`, and does the same with REDIS_URL on the host's Redis
 # (127.0.0.1:6379, under a key prefix of its own, removed afterwards). Reports the build time and the
-# image's size above the base. Removes every container it starts. Run as root from anywhere.
+# image's size above the base. Removes every container it starts. Run as root from anywhere. Ends
+# with "container: N passed, N failed"; exits 1 at the first failed check.
 #
 # podman on these machines needs `--runtime runc` (crun refuses the cgroup layout), the ulimits below
 # (the defaults exceed the machine's hard limits) and `--network host` (the npm registry is reached
@@ -20,7 +21,13 @@ STOP_LIMIT_SECONDS="${STOP_LIMIT_SECONDS:-5}"
 REDIS_URL_HOST=redis://127.0.0.1:6379
 ULIMITS=(--ulimit nofile=20000:20000 --ulimit nproc=4096:4096)
 
-fail() { echo "container test FAILED: $*" >&2; exit 1; }
+passed=0
+ok() { passed=$((passed + 1)); echo "ok - $*"; }
+fail() {
+  echo "container test FAILED: $*" >&2
+  echo "container: $passed passed, 1 failed"
+  exit 1
+}
 now_ms() { date +%s%3N; }
 # Without systemd podman cannot schedule the periodic healthcheck and says so on every run, stop and
 # rm; the check itself runs below with `podman healthcheck run`.
@@ -62,6 +69,7 @@ echo "built in $((build_ms / 1000)).$(((build_ms % 1000) / 100)) s"
 [[ "$(podman image inspect --format '{{.Config.User}}' "$IMAGE")" == node ]] || fail "the image's USER is not node"
 [[ "$(podman image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE")" == *healthz* ]] ||
   fail "the image has no HEALTHCHECK on /healthz (built without --format docker?)"
+ok "the image's USER is node and its HEALTHCHECK is on /healthz"
 
 free_port() {
   node -e "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close() })"
@@ -108,7 +116,7 @@ check_page() {
     const page = JSON.parse(process.argv[1])
     if (page.username !== 'container.test' || !Array.isArray(page.followers) || page.followers.length !== 5) process.exit(1)" "$body" ||
     fail "$1: the followers page is not the 5 followers of container.test: $body"
-  echo "ok - $1 serves a followers page (200 JSON, 5 followers)"
+  ok "$1 serves a followers page (200 JSON, 5 followers)"
 }
 
 # check_stop NAME: podman stop (SIGTERM), then exit code 0 within STOP_LIMIT_SECONDS.
@@ -120,25 +128,25 @@ check_stop() {
   code="$(podman inspect --format '{{.State.ExitCode}}' "$1")"
   [[ "$code" == 0 ]] || { podman logs "$1" 2>&1 | tail -n 10 >&2; fail "$1 exited $code after podman stop"; }
   ((stop_ms <= STOP_LIMIT_SECONDS * 1000)) || fail "$1 took ${stop_ms} ms to exit after podman stop (limit ${STOP_LIMIT_SECONDS} s)"
-  echo "ok - $1 exits 0 ${stop_ms} ms after podman stop"
+  ok "$1 exits 0 ${stop_ms} ms after podman stop"
 }
 
 echo "== the image alone (state in process memory)"
 c1="gw-container-test-$$-memory"
 start "$c1"
-echo "ok - $c1 answers /healthz on 127.0.0.1:$port"
+ok "$c1 answers /healthz on 127.0.0.1:$port"
 check_page "$c1"
 # The whole log first, then grep: `podman logs | grep -q` fails under pipefail when grep stops
 # reading before podman has written everything.
 sandbox_logged() { grep -q 'SANDBOX MODE' <<<"$(podman logs "$c1" 2>&1)"; }
 for _ in $(seq 50); do sandbox_logged && break; sleep 0.1; done
 sandbox_logged || fail "$c1 did not log SANDBOX MODE"
-echo "ok - $c1 answers from the built-in sandbox (it logged SANDBOX MODE)"
+ok "$c1 answers from the built-in sandbox (it logged SANDBOX MODE)"
 
 uid="$(podman exec "$c1" awk '/^Uid:/ { print $2 }' /proc/1/status)"
 [[ "$uid" == 1000 ]] || fail "$c1: the gateway (PID 1) runs as uid $uid, not 1000"
 [[ "$(podman exec "$c1" id -un)" == node ]] || fail "$c1: commands run as $(podman exec "$c1" id -un), not node"
-echo "ok - $c1 runs as uid 1000 (node)"
+ok "$c1 runs as uid 1000 (node)"
 
 # Every package the lock file marks dev-only must be absent from /app/node_modules; the production
 # dependencies must be there.
@@ -155,11 +163,11 @@ podman exec -i "$c1" node -e "
   if (missing.length) console.log('production dependencies missing: ' + missing.join(', '))
   process.exit(present.length || missing.length ? 1 : 0)" <"$work/deps.json" >"$work/deps.out" ||
   fail "$c1: $(cat "$work/deps.out")"
-echo "ok - $c1 holds no dev dependency ($(node -e "console.log(JSON.parse(require('node:fs').readFileSync(process.argv[1])).dev.length)" "$work/deps.json") dev-only packages in the lock file, none in /app/node_modules)"
+ok "$c1 holds no dev dependency ($(node -e "console.log(JSON.parse(require('node:fs').readFileSync(process.argv[1])).dev.length)" "$work/deps.json") dev-only packages in the lock file, none in /app/node_modules)"
 
 podman healthcheck run "$c1" >/dev/null || fail "$c1: podman healthcheck run failed"
 [[ "$(podman inspect --format '{{.State.Health.Status}}' "$c1")" == healthy ]] || fail "$c1: health status not healthy"
-echo "ok - $c1 passes its HEALTHCHECK"
+ok "$c1 passes its HEALTHCHECK"
 check_stop "$c1"
 
 echo "== with REDIS_URL on the host's Redis"
@@ -173,8 +181,8 @@ reply="$(get "http://127.0.0.1:$port/readyz")"
 check_page "$c2"
 keys="$(redis-cli -u "$REDIS_URL_HOST" --scan --pattern "${redis_prefix}*" | wc -l)"
 ((keys > 0)) || fail "$c2 wrote no key under $redis_prefix in Redis"
-echo "ok - $c2 keeps its state in Redis ($keys keys under its prefix)"
+ok "$c2 keeps its state in Redis ($keys keys under its prefix)"
 check_stop "$c2"
 
 echo "image $IMAGE: $(((image_size - base_size) / 1000000)) MB above the base image ($((image_size / 1000000)) MB in all, base $((base_size / 1000000)) MB); built in $((build_ms / 1000)).$(((build_ms % 1000) / 100)) s"
-echo "container test passed"
+echo "container: $passed passed, 0 failed"
